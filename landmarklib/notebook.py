@@ -1,0 +1,80 @@
+"""Glue between a notebook's papermill ``parameters`` cell and the library.
+
+Every notebook starts with a cell tagged ``parameters`` (its defaults are the ``quick`` profile) and
+then calls :func:`configure` with its globals. papermill injects ``-p name value`` pairs as plain
+assignments; :func:`configure` sees every one of them, so a misspelt parameter stops the notebook
+with one line listing the valid names instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import LandmarkError
+from .profiles import DEFAULT_PROFILE, resolve
+
+__all__ = ["Config", "configure"]
+
+#: Names IPython/ipykernel put in a notebook's namespace by themselves.
+_KERNEL_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+
+
+class Config(dict):
+    """Resolved parameters with attribute access (``cfg.seed``) and a provenance record."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def provenance(self, **extra: Any) -> dict[str, Any]:
+        from .provenance import provenance
+
+        return provenance(self, **extra)
+
+
+def _user_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables a parameters cell (or papermill) set: no modules, functions or kernel names."""
+    return {
+        name: value
+        for name, value in namespace.items()
+        if not name.startswith("_")
+        and name not in _KERNEL_NAMES
+        and not isinstance(value, (types.ModuleType, types.FunctionType, type))
+    }
+
+
+def configure(namespace: Mapping[str, Any], *, stage: str = "notebook") -> Config:
+    """Resolve a notebook's parameters against the profile table.
+
+    Parameters
+    ----------
+    namespace
+        The notebook's ``globals()`` right after the parameters cell (and papermill's injected cell).
+    stage
+        Notebook name, for messages.
+
+    Returns
+    -------
+    Config
+        Every parameter of the profile, overridden where the notebook or papermill set a value
+        other than ``None``.
+
+    Raises
+    ------
+    LandmarkError
+        Unknown profile, unknown parameter name, or a value of the wrong type.
+    """
+    values = _user_names(namespace)
+    profile = values.pop("profile", DEFAULT_PROFILE)
+    try:
+        cfg = Config(resolve(profile, values))
+    except LandmarkError as err:
+        raise LandmarkError(f"{stage}: {err}") from None
+    if cfg.get("renders_dir"):
+        os.environ["LANDMARKLIB_RENDERS"] = str(cfg["renders_dir"])
+    return cfg

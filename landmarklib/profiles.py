@@ -1,0 +1,167 @@
+"""Named scale profiles: the one table of every size, count and schedule in the study.
+
+A notebook's ``parameters`` cell takes ``profile`` plus optional overrides of any key below; the
+values flow from here into the library calls (see :func:`landmarklib.notebook.configure`).
+
+* ``quick``: seconds to minutes on 2 CPU cores. CI, nbval and a reader who opens a notebook use it.
+* ``cpu``: meaningful results on 2 CPU cores in about an hour for the whole chain.
+* ``paper``: the paper's own numbers (Riegler et al. 2015, Sec. 3), meant for a GPU.
+
+Constants of the method that no profile changes (patch sizes, landmark names) live in
+:mod:`landmarklib.geometry` and :mod:`landmarklib.landmarks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .errors import LandmarkError
+
+__all__ = ["PROFILES", "EXTRA_PARAMETERS", "DEFAULT_PROFILE", "get_profile", "resolve", "parameter_names"]
+
+DEFAULT_PROFILE = "quick"
+
+# The paper's training schedule (Sec. 3), shared by all profiles unless a profile overrides it.
+_SCHEDULE = {
+    "batch_size": 100,  # mini-batch of 100 (Sec. 2.2)
+    "lr": 0.01,
+    "momentum": 0.9,
+    "lr_decay": 0.7943,  # pretraining: lr *= 0.7943 after every epoch
+    "finetune_lr_drop_after": 500,  # fine-tuning: lr *= 0.1 once, after 500 iterations
+    "finetune_lr_drop": 0.1,
+    "nn_k": 3,  # NN baselines: mean annotation of the 3 nearest patches
+    "bootstrap": 1000,  # resamples for the 95% confidence intervals
+}
+
+_PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        **_SCHEDULE,
+        "seed": 0,
+        "device": "auto",
+        "hand_renders": 2_000,
+        "body_renders": 1_000,
+        "shard_size": 1_000,
+        "mr_subjects": 12,
+        "ct_subjects": 6,
+        "pretrain_epochs": 2,
+        "finetune_epochs": 10,
+        "batch_size": 50,
+        "rf_trees": 10,
+    },
+    "cpu": {
+        **_SCHEDULE,
+        "seed": 0,
+        "device": "auto",
+        "hand_renders": 100_000,
+        "body_renders": 40_000,
+        "shard_size": 10_000,
+        "mr_subjects": 132,
+        "ct_subjects": 20,
+        "pretrain_epochs": 5,
+        "finetune_epochs": 100,
+        "rf_trees": 50,
+    },
+    "paper": {
+        **_SCHEDULE,
+        "seed": 0,
+        "device": "auto",
+        "hand_renders": 2_200_000,  # "around 2.2M synthetic images" (Sec. 3)
+        "body_renders": 600_000,  # "600,000 synthetic images" (Sec. 3)
+        "shard_size": 50_000,
+        "mr_subjects": 132,  # N = 132 MR hands
+        "ct_subjects": 20,  # N = 20 CT bodies
+        "pretrain_epochs": 30,
+        "finetune_epochs": 700,
+        "rf_trees": 100,
+    },
+}
+
+#: Read-only view of the profile table.
+PROFILES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {name: MappingProxyType(values) for name, values in _PROFILES.items()}
+)
+
+#: Parameters a notebook accepts that are not sizes of a profile, with their defaults.
+EXTRA_PARAMETERS: Mapping[str, Any] = MappingProxyType(
+    {
+        "scan_dir": None,  # a folder of the user's own NIfTI scans + landmark files (None: simulated cohort)
+        "renders_dir": None,  # root of generated data (None: ./renders or $LANDMARKLIB_RENDERS)
+    }
+)
+
+
+def parameter_names() -> list[str]:
+    """Every name a notebook's parameters cell (or ``-p`` on the command line) may set."""
+    keys = set(next(iter(_PROFILES.values())))
+    return sorted({"profile", *keys, *EXTRA_PARAMETERS})
+
+
+def get_profile(name: str) -> Mapping[str, Any]:
+    """The table row of profile ``name``; a clear error lists the valid names."""
+    try:
+        return PROFILES[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(PROFILES)
+        raise LandmarkError(f"unknown profile {name!r}; choose one of: {valid}") from None
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Give ``value`` the type of the profile's ``default`` (papermill may pass strings)."""
+    if value is None or default is None:
+        return value
+    kind = type(default)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    try:
+        if kind is bool:
+            if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
+                return value.lower() in {"true", "1", "yes"}
+            raise ValueError
+        if kind is int:
+            as_float = float(value)
+            if not as_float.is_integer():
+                raise ValueError
+            return int(as_float)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise LandmarkError(
+            f"parameter {name}={value!r} should be of type {kind.__name__} (the profile's value is {default!r})"
+        ) from None
+
+
+def resolve(profile: str = DEFAULT_PROFILE, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Merge a profile with user overrides into one flat parameter dictionary.
+
+    Parameters
+    ----------
+    profile
+        Name of a row of :data:`PROFILES`.
+    overrides
+        ``{name: value}``; ``None`` values mean "keep the profile's value". Unknown names are refused
+        with one :class:`LandmarkError` that lists the valid ones.
+
+    Returns
+    -------
+    dict
+        ``{"profile": name, **profile values, **extras, **overrides}``.
+
+    Examples
+    --------
+    >>> resolve("quick", {"seed": "3"})["seed"]
+    3
+    """
+    values: dict[str, Any] = {"profile": profile, **get_profile(profile), **EXTRA_PARAMETERS}
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(values))
+    if unknown:
+        raise LandmarkError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"valid names are: {', '.join(parameter_names())}"
+        )
+    for name, value in overrides.items():
+        if name == "profile" or value is None:
+            continue
+        values[name] = _coerce(name, value, values[name])
+    return values
