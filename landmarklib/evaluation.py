@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,8 @@ __all__ = [
     "claims_detail",
     "load_predictions",
     "missing_methods",
+    "write_table",
+    "verdict_markdown",
 ]
 
 #: Factor that turns "worse" into "much worse" and "a gain" into "a large gain" (see module docstring).
@@ -458,3 +461,41 @@ def missing_methods(predictions: pd.DataFrame, *, tasks: Sequence[str] = ("hand"
     """``"task: method"`` for every method of :data:`~landmarklib.results.METHODS` without predictions."""
     have = set(zip(predictions.get("task", []), predictions.get("method", [])))
     return [f"{task}: {method_label(m, task)}" for task in tasks for m in METHODS if (task, m) not in have]
+
+
+def write_table(
+    frame: pd.DataFrame, name: str, params: Mapping[str, object], *,
+    renders_dir: str | os.PathLike | None = None, **extra: object,
+) -> Path:
+    """Write ``frame`` as ``renders/results/<profile>/<name>.csv`` with a provenance sidecar, atomically."""
+    from .paths import subdir
+    from .provenance import atomic_path, provenance, write_json
+
+    path = subdir("results", str(params["profile"]), renders_dir=renders_dir) / f"{name}.csv"
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    write_json(path.with_suffix(".json"), provenance(params, table=name, rows=len(frame), **extra))
+    return path
+
+
+def verdict_markdown(table: pd.DataFrame, detail: pd.DataFrame, missing: Sequence[str] = ()) -> str:
+    """A short markdown summary of the claims table: verdicts, where we and the paper differ, what is missing.
+
+    Every sentence is generated from ``table`` (:func:`claims_table`) and ``detail``
+    (:func:`claims_detail`); nothing is typed by hand.
+    """
+    lines = []
+    for row in table.itertuples():
+        part = detail[detail["claim"] == row.claim]
+        line = f"- **{row.claim}: {row.verdict}** ({row.comparisons_holding} comparisons hold). {row.statement}"
+        off = part[part["verdict"] != "holds"]
+        if row.verdict not in ("holds", "not evaluated") and len(off):
+            shown = "; ".join(f"{r.comparison}: {r.verdict}" for r in off.head(4).itertuples())
+            more = f" and {len(off) - 4} more" if len(off) > 4 else ""
+            line += f" Not confirmed: {shown}{more}."
+        if not row.paper_agrees:
+            line += " The paper's own Fig. 2 means do not satisfy every comparison either."
+        lines.append(line)
+    if missing:
+        lines.append(f"- Missing predictions (claims that need them are not evaluated): {', '.join(missing)}.")
+    return "\n".join(lines)

@@ -33,7 +33,7 @@ from .geometry import patch_size
 from .landmarks import landmark_names
 from .results import METHODS, method_label
 
-__all__ = ["METHOD_COLORS", "LANDMARK_PALETTE", "fig2", "fig3", "learning_curve", "save_figure"]
+__all__ = ["METHOD_COLORS", "LANDMARK_PALETTE", "fig2", "fig3", "learning_curve", "learning_curve_path", "save_figure"]
 
 #: One colour per method, the same in every figure and in the viewer.
 METHOD_COLORS: dict[str, str] = dict(zip(METHODS, sns.color_palette("colorblind", len(METHODS)).as_hex()))
@@ -225,6 +225,17 @@ def learning_curve(table: pd.DataFrame, *, methods: Sequence[str] = ("CNN(real)"
         ax.set_ylabel("mean error (patch px)")
     fig.tight_layout()
     return fig
+
+
+def learning_curve_path(profile: str, *, renders_dir: str | os.PathLike | None = None) -> Path:
+    """Where the training stage writes the learning-curve table: ``renders/results/<profile>/learning_curve.csv``.
+
+    Columns as :func:`learning_curve` expects (``method, error`` and ``n_subjects`` and/or
+    ``n_renders``, optionally ``task, ci_low, ci_high``).
+    """
+    from .paths import subdir
+
+    return subdir("results", profile, renders_dir=renders_dir) / "learning_curve.csv"
 
 
 def save_figure(fig: plt.Figure, name: str, params: Mapping[str, Any], *, dpi: int = 110,

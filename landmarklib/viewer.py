@@ -30,7 +30,7 @@ from .data import LandmarkSet
 from .errors import LandmarkError
 from .results import METHODS, method_label
 
-__all__ = ["frame_png", "estimates_for", "frame_errors", "OverlayViewer"]
+__all__ = ["frame_png", "estimates_for", "frame_errors", "OverlayViewer", "load_cohorts"]
 
 _BG, _MASK, _BLACK, _WHITE = 0, 1, 2, 3
 _METHOD_INDEX = {m: 4 + i for i, m in enumerate(METHODS)}
@@ -284,3 +284,25 @@ class OverlayViewer:
     def embedded_bytes(self) -> int:
         """Total size of the PNG frames the saved widget state carries."""
         return sum(len(im.value) for p in self.panels.values() for im in p.images)
+
+
+def load_cohorts(cfg: Mapping[str, object], tasks: Sequence[str] = ("hand", "body")) -> tuple[dict[str, LandmarkSet], list[str]]:
+    """The binarized scan cohorts for the figures and the viewer, and a note per cohort that is missing.
+
+    Calls :func:`landmarklib.scans.load_cohort` (which generates and caches a simulated cohort, or
+    reads ``cfg.scan_dir``). A cohort that cannot be had (the scans stage is not installed, or it
+    reports a :class:`~landmarklib.errors.LandmarkError`) is left out with a note instead of stopping
+    the results page.
+    """
+    cohorts: dict[str, LandmarkSet] = {}
+    notes: list[str] = []
+    try:
+        from .scans import load_cohort
+    except ImportError as err:
+        return cohorts, [f"landmarklib.scans is not available ({err}); no scan images"]
+    for task in tasks:
+        try:
+            cohorts[task] = load_cohort(task, cfg)
+        except LandmarkError as err:
+            notes.append(f"{task} cohort: {err}")
+    return cohorts, notes
