@@ -33,7 +33,7 @@ from .geometry import patch_size
 from .landmarks import landmark_names
 from .results import METHODS, method_label
 
-__all__ = ["METHOD_COLORS", "LANDMARK_PALETTE", "fig2", "fig3", "learning_curve", "learning_curve_path", "save_figure"]
+__all__ = ["METHOD_COLORS", "LANDMARK_PALETTE", "fig2", "fig3", "learning_curve", "learning_curve_path", "save_figure", "publish"]
 
 #: One colour per method, the same in every figure and in the viewer.
 METHOD_COLORS: dict[str, str] = dict(zip(METHODS, sns.color_palette("colorblind", len(METHODS)).as_hex()))
@@ -248,4 +248,14 @@ def save_figure(fig: plt.Figure, name: str, params: Mapping[str, Any], *, dpi: i
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     write_json(path.with_suffix(".json"), provenance(params, figure=name, **extra))
+    return path
+
+
+def publish(fig: plt.Figure, name: str, params: Mapping[str, Any], **extra: Any) -> Path:
+    """Save ``fig`` (:func:`save_figure`), display it in the notebook whatever the backend, and close it."""
+    from IPython.display import display
+
+    path = save_figure(fig, name, params, **extra)
+    display(fig)
+    plt.close(fig)
     return path

@@ -2,7 +2,7 @@
 
 :class:`OverlayViewer` is an ipywidgets viewer that works in two settings:
 
-* **live in Jupyter**: choose the dataset (tabs), the scan (slider or play button), the methods and
+* **live in Jupyter**: choose the dataset (tabs), the scan (slider), the methods and
   the landmarks (multi-selects); changing a selection redraws the frames in Python.
 * **in the static HTML book, without a kernel**: every scan's frame is precomputed as a small PNG
   (palette image, a few kB) inside a :class:`ipywidgets.Stack`, and the scan slider is linked to the
@@ -165,7 +165,7 @@ def _errors_html(subject: str, px: pd.DataFrame, mm: pd.DataFrame | None, task: 
 
 
 class _Dataset:
-    """One dataset's panel: slider + play linked (in JS) to a stack of precomputed frames."""
+    """One dataset's panel: a slider linked (in JS) to a stack of precomputed frames."""
 
     def __init__(self, title: str, cohort: LandmarkSet, predictions: pd.DataFrame, *, scale: int,
                  methods: Sequence[str] | None, landmarks: Sequence[str] | None) -> None:
@@ -192,14 +192,14 @@ class _Dataset:
         n = len(cohort)
         self.slider = widgets.IntSlider(value=0, min=0, max=max(0, n - 1), description="scan",
                                         continuous_update=True)
-        self.play = widgets.Play(value=0, min=0, max=max(0, n - 1), interval=700, description="play")
-        self.links = [widgets.jslink((self.play, "value"), (self.slider, "value")),
-                      widgets.jslink((self.slider, "value"), (self.stack, "selected_index"))]
+        # No Play button: its view looks for an <i> icon that the book theme's fontawesome.js replaces
+        # by an <svg>, and the resulting error stops the slider -> stack link in the static page.
+        self.links = [widgets.jslink((self.slider, "value"), (self.stack, "selected_index"))]
         self.legend = widgets.HTML()
         note = widgets.HTML("<span style='font-size:11px;color:#666'>Rings: ground truth. Crosses joined "
                             "to the truth: estimates. The method and landmark selectors need a running "
                             "kernel; the scan slider also works in the static page.</span>")
-        self.widget = widgets.VBox([widgets.HBox([self.play, self.slider]), self.legend, self.stack,
+        self.widget = widgets.VBox([self.slider, self.legend, self.stack,
                                     widgets.HBox([self.methods, self.landmarks]), note])
         self.methods.observe(lambda _: self.redraw(), names="value")
         self.landmarks.observe(lambda _: self.redraw(), names="value")
