@@ -66,6 +66,7 @@ __all__ = [
     "missing_methods",
     "write_table",
     "verdict_markdown",
+    "summary_wide",
 ]
 
 #: Factor that turns "worse" into "much worse" and "a gain" into "a large gain" (see module docstring).
@@ -402,31 +403,81 @@ def _fmt(row: pd.Series) -> str:
             f"-> {row['verdict']}")
 
 
+def _scope(claim: Claim) -> dict[str, tuple[list[str], list[str]]]:
+    """``{task: (methods, landmarks)}`` that the comparisons of ``claim`` touch, in paper order."""
+    scope: dict[str, tuple[set[str], set[str]]] = {}
+    for comp in claim.comparisons:
+        methods, names = scope.setdefault(comp.task, (set(), set()))
+        for method, name in (*comp.lhs, *comp.rhs):
+            methods.add(method)
+            names.add(name)
+    return {task: ([m for m in METHODS if m in ms], [n for n in landmark_names(task) if n in ns])
+            for task, (ms, ns) in scope.items()}
+
+
+def _method_means(table: pd.DataFrame, value: str, claim: Claim) -> str:
+    """``"hand: CNN(ft) 5.1 · CNN(MR) 7.0"``: mean of ``value`` over the claim's landmarks per method."""
+    parts = []
+    for task, (methods, names) in _scope(claim).items():
+        rows = table[(table["task"] == task) & table["landmark"].isin(names)]
+        means = rows.groupby("method")[value].mean()
+        shown = " · ".join(f"{method_label(m, task)} {means[m]:.1f}" for m in methods if m in means.index)
+        where = "all landmarks" if len(names) == len(landmark_names(task)) else ", ".join(names)
+        parts.append(f"{task} ({where}): {shown or 'no results'}")
+    return "; ".join(parts)
+
+
 def claims_table(
     errors: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0, claims: Sequence[Claim] = CLAIMS,
     detail: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per claim: statement, our numbers, the paper's numbers, the verdict.
 
-    ``ours`` lists each comparison's mean paired difference ``lhs - rhs`` (patch px) with its 95%
-    bootstrap CI; ``paper`` the same difference from the paper's Fig. 2 means (px in the paper's own
-    frame: compare signs, not magnitudes). ``verdict`` combines the comparisons as described in the
-    module docstring; ``paper_agrees`` says whether the paper's own means satisfy every comparison.
+    Columns
+    -------
+    ours, paper
+        Mean error per method over the landmarks the claim is about (ours: patch px; paper: its
+        Fig. 2 values, px in its own frame: compare rankings and ratios, not magnitudes).
+    verdict
+        The comparisons combined as described in the module docstring.
+    comparisons_holding
+        How many of the claim's comparisons hold, e.g. ``2/2``.
+    paper_agrees
+        Whether the paper's own Fig. 2 means satisfy every comparison.
+    comparisons, paper_comparisons
+        Each comparison's mean paired difference ``lhs - rhs`` (patch px) with its 95% bootstrap CI
+        and verdict; the same difference from the paper's means.
     """
     detail = claims_detail(errors, n_resamples=n_resamples, seed=seed, claims=claims) if detail is None else detail
+    paper = paper_summary()
     rows = []
     for claim in claims:
         part = detail[detail["claim"] == claim.id]
         rows.append({
             "claim": claim.id,
             "statement": claim.statement,
-            "ours": "; ".join(_fmt(r) for _, r in part.iterrows()),
-            "paper": "; ".join(f"{r['comparison']}: {r['paper_diff']:+.1f} px" for _, r in part.iterrows()),
-            "paper_agrees": bool((part["paper_verdict"] == "holds").all()),
-            "comparisons_holding": f"{int((part['verdict'] == 'holds').sum())}/{len(part)}",
+            "ours": _method_means(errors, "error_px", claim),
+            "paper": _method_means(paper, "mean", claim),
             "verdict": _combine_verdicts(list(part["verdict"])),
+            "comparisons_holding": f"{int((part['verdict'] == 'holds').sum())}/{len(part)}",
+            "paper_agrees": bool((part["paper_verdict"] == "holds").all()),
+            "comparisons": "; ".join(_fmt(r) for _, r in part.iterrows()),
+            "paper_comparisons": "; ".join(f"{r['comparison']}: {r['paper_diff']:+.1f} px" for _, r in part.iterrows()),
         })
     return pd.DataFrame(rows)
+
+
+def summary_wide(summary: pd.DataFrame, task: str, *, digits: int = 1) -> pd.DataFrame:
+    """``summary`` of one task as methods x landmarks, each cell ``mean ± std [ci_low, ci_high]``."""
+    part = summary[summary["task"] == task]
+    cell = part.apply(lambda r: f"{r['mean']:.{digits}f} ± {r['std']:.{digits}f} "
+                                f"[{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]", axis=1)
+    if part.empty:
+        return pd.DataFrame(columns=list(landmark_names(task)))
+    wide = part.assign(cell=cell, label=part["method"].map(lambda m: method_label(m, task))).pivot(
+        index="label", columns="landmark", values="cell")
+    order = [method_label(m, task) for m in METHODS if method_label(m, task) in wide.index]
+    return wide.loc[order, [n for n in landmark_names(task) if n in wide.columns]].rename_axis(index="method")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -156,9 +156,9 @@ def _errors_html(subject: str, px: pd.DataFrame, mm: pd.DataFrame | None, task: 
             text = "–" if not np.isfinite(value) else f"{value:.1f}"
             if mm is not None and np.isfinite(mm.loc[method, c]):
                 text += f" <span style='color:#777'>({mm.loc[method, c]:.1f})</span>"
-            cells.append(f"<td style='padding:0 4px;text-align:right'>{text}</td>")
+            cells.append(f"<td style='padding:0 4px;text-align:right;white-space:nowrap'>{text}</td>")
         swatch = f"<span style='color:{METHOD_COLORS[method]}'>&#9632;</span>"
-        rows.append(f"<tr><td>{swatch} {html.escape(method_label(method, task))}</td>{''.join(cells)}</tr>")
+        rows.append(f"<tr><td style='white-space:nowrap'>{swatch} {html.escape(method_label(method, task))}</td>{''.join(cells)}</tr>")
     unit = "error in patch px" + (" (mm)" if mm is not None else "")
     return (f"<div style='font-size:12px'>{head}: {unit}<table style='border-collapse:collapse'>"
             f"<tr><th></th>{cols}</tr>{''.join(rows)}</table></div>")

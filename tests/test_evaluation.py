@@ -109,7 +109,7 @@ def test_claims_table_has_one_row_per_claim_and_missing_methods_are_named():
     no_rf = err[err.method != "RF"]
     table = ev.claims_table(no_rf, n_resamples=100)
     assert table.set_index("claim").loc["C3", "verdict"] == "not evaluated"
-    assert "missing: RF" in table.set_index("claim").loc["C3", "ours"]
+    assert "missing: RF" in table.set_index("claim").loc["C3", "comparisons"]
     assert table.set_index("claim").loc["C1", "verdict"] != "not evaluated"
 
 
@@ -122,3 +122,20 @@ def test_load_predictions_reports_missing_methods_instead_of_raising():
     loaded = ev.load_predictions("quick")
     assert len(loaded) == 20 and "hand: CNN(ft)" not in ev.missing_methods(loaded)
     assert "hand: CNN(MR)" in ev.missing_methods(loaded) and "body: CNN(ft)" in ev.missing_methods(loaded)
+
+
+def test_claims_table_quotes_method_means_for_us_and_the_paper():
+    detail, err = _claims(PAPER_LIKE)
+    table = ev.claims_table(err, detail=detail).set_index("claim")
+    ft = err[(err.task == "hand") & (err.method == "CNN(ft)")]["error_px"].mean()
+    assert f"CNN(ft) {ft:.1f}" in table.loc["C1", "ours"] and "NN(MR)" in table.loc["C1", "ours"]
+    assert "CNN(ft) 6.6" in table.loc["C1", "paper"]  # mean of 7.9 6.9 5.5 6.4 6.5 (Fig. 2)
+    assert "body (shoulderL, shoulderR, head): NN(syn) 45.7" in table.loc["C3", "paper"]
+
+
+def test_summary_wide_is_methods_by_landmarks():
+    _, err = _claims(PAPER_LIKE)
+    summary = ev.summarize(err, n_resamples=100)
+    wide = ev.summary_wide(summary, "body")
+    assert list(wide.index) == ["NN(syn)", "NN(CT)", "RF", "CNN(syn)", "CNN(CT)", "CNN(ft)"]
+    assert list(wide.columns)[0] == "footL" and " ± " in wide.iloc[0, 0] and "[" in wide.iloc[0, 0]
