@@ -67,6 +67,7 @@ __all__ = [
     "write_table",
     "verdict_markdown",
     "summary_wide",
+    "claims_display",
 ]
 
 #: Factor that turns "worse" into "much worse" and "a gain" into "a large gain" (see module docstring).
@@ -550,3 +551,20 @@ def verdict_markdown(table: pd.DataFrame, detail: pd.DataFrame, missing: Sequenc
     if missing:
         lines.append(f"- Missing predictions (claims that need them are not evaluated): {', '.join(missing)}.")
     return "\n".join(lines)
+
+
+def claims_display(table: pd.DataFrame):
+    """The claims table for a page: claim, statement, ours, paper, verdict; wide text columns kept readable.
+
+    Returns a :class:`pandas.io.formats.style.Styler` (verdict cells coloured: green holds, red does
+    not hold, grey otherwise).
+    """
+    columns = ["claim", "statement", "ours", "paper", "verdict", "comparisons_holding", "paper_agrees"]
+    colors = {"holds": "#d9f2d9", "does not hold": "#f8d7d7"}
+    return (
+        table[columns].style.hide(axis="index")
+        .set_properties(**{"font-size": "85%", "vertical-align": "top", "text-align": "left"})
+        .set_properties(subset=["statement"], **{"min-width": "18em"})
+        .set_properties(subset=["ours", "paper"], **{"min-width": "16em"})
+        .map(lambda v: f"background-color: {colors.get(v, '#eeeeee')}", subset=["verdict"])
+    )

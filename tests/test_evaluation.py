@@ -131,6 +131,8 @@ def test_claims_table_quotes_method_means_for_us_and_the_paper():
     assert f"CNN(ft) {ft:.1f}" in table.loc["C1", "ours"] and "NN(MR)" in table.loc["C1", "ours"]
     assert "CNN(ft) 6.6" in table.loc["C1", "paper"]  # mean of 7.9 6.9 5.5 6.4 6.5 (Fig. 2)
     assert "body (shoulderL, shoulderR, head): NN(syn) 45.7" in table.loc["C3", "paper"]
+    html = ev.claims_display(table.reset_index()).to_html()
+    assert "C5" in html and "min-width: 18em" in html
 
 
 def test_summary_wide_is_methods_by_landmarks():
