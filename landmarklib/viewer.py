@@ -99,7 +99,7 @@ def frame_png(
         x, y = at(truth[j])
         draw.ellipse([x - r, y - r, x + r, y + r], fill=_WHITE, outline=_BLACK, width=1)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
 
 
@@ -141,26 +141,32 @@ def frame_errors(
     return frame
 
 
+_TABLE_CSS = ("<style>.lmv{font-size:12px}.lmv table{border-collapse:collapse}.lmv td,.lmv th{padding:0 4px;"
+              "white-space:nowrap}.lmv td{text-align:right}.lmv td:first-child{text-align:left}"
+              ".lmv i{color:#777;font-style:normal}</style>")
+
+
 def _errors_html(subject: str, px: pd.DataFrame, mm: pd.DataFrame | None, task: str) -> str:
     from .figures import METHOD_COLORS
 
     head = f"<b>scan {html.escape(subject)}</b>"
     if px.empty:
-        return f"<div style='font-size:12px'>{head}: ground truth only (no predictions)</div>"
-    cols = "".join(f"<th style='padding:0 4px'>{html.escape(c)}</th>" for c in px.columns)
+        return f"<div class='lmv'>{head}: ground truth only (no predictions)</div>"
+    cols = "".join(f"<th>{html.escape(c)}</th>" for c in px.columns)
+    values = px.to_numpy(float)
+    in_mm = None if mm is None else mm.to_numpy(float)
     rows = []
-    for method in px.index:
+    for r, method in enumerate(px.index):
         cells = []
-        for c in px.columns:
-            value = px.loc[method, c]
-            text = "–" if not np.isfinite(value) else f"{value:.1f}"
-            if mm is not None and np.isfinite(mm.loc[method, c]):
-                text += f" <span style='color:#777'>({mm.loc[method, c]:.1f})</span>"
-            cells.append(f"<td style='padding:0 4px;text-align:right;white-space:nowrap'>{text}</td>")
+        for c in range(values.shape[1]):
+            text = "–" if not np.isfinite(values[r, c]) else f"{values[r, c]:.1f}"
+            if in_mm is not None and np.isfinite(in_mm[r, c]):
+                text += f" <i>({in_mm[r, c]:.1f})</i>"
+            cells.append(f"<td>{text}</td>")
         swatch = f"<span style='color:{METHOD_COLORS[method]}'>&#9632;</span>"
-        rows.append(f"<tr><td style='white-space:nowrap'>{swatch} {html.escape(method_label(method, task))}</td>{''.join(cells)}</tr>")
+        rows.append(f"<tr><td>{swatch} {html.escape(method_label(method, task))}</td>{''.join(cells)}</tr>")
     unit = "error in patch px" + (" (mm)" if mm is not None else "")
-    return (f"<div style='font-size:12px'>{head}: {unit}<table style='border-collapse:collapse'>"
+    return (f"{_TABLE_CSS}<div class='lmv'>{head}: {unit}<table>"
             f"<tr><th></th>{cols}</tr>{''.join(rows)}</table></div>")
 
 
@@ -184,11 +190,13 @@ class _Dataset:
             rows=min(6, max(1, len(available))), description="methods")
         self.landmarks = widgets.SelectMultiple(options=names, value=chosen_landmarks,
                                                 rows=min(9, len(names)), description="landmarks")
-        self.images = [widgets.Image(format="png", layout=widgets.Layout(width=f"{scale * cohort.patch_size[0]}px"))
-                       for _ in range(len(cohort))]
-        self.tables = [widgets.HTML() for _ in range(len(cohort))]
-        self.stack = widgets.Stack([widgets.HBox([im, tb]) for im, tb in zip(self.images, self.tables)],
-                                   selected_index=0)
+        # One Layout/Style model shared by all frames keeps the saved widget state small.
+        image_layout = widgets.Layout(width=f"{scale * cohort.patch_size[0]}px")
+        html_layout, html_style, box_layout = widgets.Layout(), widgets.widget_string.HTMLStyle(), widgets.Layout()
+        self.images = [widgets.Image(format="png", layout=image_layout) for _ in range(len(cohort))]
+        self.tables = [widgets.HTML(layout=html_layout, style=html_style) for _ in range(len(cohort))]
+        self.stack = widgets.Stack([widgets.HBox([im, tb], layout=box_layout)
+                                    for im, tb in zip(self.images, self.tables)], selected_index=0)
         n = len(cohort)
         self.slider = widgets.IntSlider(value=0, min=0, max=max(0, n - 1), description="scan",
                                         continuous_update=True)
