@@ -192,7 +192,8 @@ class _Dataset:
                                                 rows=min(9, len(names)), description="landmarks")
         # One Layout/Style model shared by all frames keeps the saved widget state small.
         image_layout = widgets.Layout(width=f"{scale * cohort.patch_size[0]}px")
-        html_layout, html_style, box_layout = widgets.Layout(), widgets.widget_string.HTMLStyle(), widgets.Layout()
+        html_layout, html_style = widgets.Layout(), widgets.widget_string.HTMLStyle()
+        box_layout = widgets.Layout(flex_flow="row wrap")  # the table goes below the image when narrow
         self.images = [widgets.Image(format="png", layout=image_layout) for _ in range(len(cohort))]
         self.tables = [widgets.HTML(layout=html_layout, style=html_style) for _ in range(len(cohort))]
         self.stack = widgets.Stack([widgets.HBox([im, tb], layout=box_layout)

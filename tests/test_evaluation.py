@@ -141,3 +141,10 @@ def test_summary_wide_is_methods_by_landmarks():
     wide = ev.summary_wide(summary, "body")
     assert list(wide.index) == ["NN(syn)", "NN(CT)", "RF", "CNN(syn)", "CNN(CT)", "CNN(ft)"]
     assert list(wide.columns)[0] == "footL" and " ± " in wide.iloc[0, 0] and "[" in wide.iloc[0, 0]
+
+
+def test_one_scan_is_inconclusive_whatever_the_difference():
+    _, err = _claims(PAPER_LIKE)
+    one = err[err.subject == "s00"]
+    row = ev.compare(one, ev.CLAIMS[0].comparisons[0], n_resamples=100)
+    assert row["n_scans"] == 1 and row["diff"] < 0 and row["verdict"] == "inconclusive"
