@@ -7,6 +7,9 @@ One module per stage of the paper; the book's notebooks call these and nothing e
 * :mod:`~landmarklib.data`      :class:`LandmarkSet`, the common binary domain
 * :mod:`~landmarklib.folds`     cross-validation folds shared by all methods
 * :mod:`~landmarklib.results`   the prediction table every method writes
+* :mod:`~landmarklib.evaluation` errors, bootstrap CIs and the claims table (C1-C5)
+* :mod:`~landmarklib.figures`   Fig. 2, Fig. 3 and the learning curve
+* :mod:`~landmarklib.viewer`    interactive overlays (ipywidgets, also in the static book)
 """
 
 from .errors import LandmarkError

@@ -1,0 +1,54 @@
+"""Synthetic prediction tables and landmark sets for the results tests (never results themselves)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from landmarklib.data import LandmarkSet
+from landmarklib.geometry import PATCH_SIZE
+from landmarklib.landmarks import landmark_names
+from landmarklib.results import METHODS, predictions_frame
+
+
+def toy_landmark_set(task: str, n: int, seed: int = 0) -> LandmarkSet:
+    """``n`` blob-shaped masks with landmarks scattered on them (ids ``s00``, ``s01``, ...)."""
+    rng = np.random.default_rng(seed)
+    pw, ph = PATCH_SIZE[task]
+    k = len(landmark_names(task))
+    yy, xx = np.mgrid[0:ph, 0:pw] + 0.5
+    masks, marks = [], []
+    for _ in range(n):
+        cx, cy = pw / 2 + rng.normal(0, 2), ph / 2 + rng.normal(0, 2)
+        rx, ry = pw * rng.uniform(0.25, 0.4), ph * rng.uniform(0.3, 0.42)
+        masks.append(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1)
+        angle = rng.uniform(0, 2 * np.pi, k)
+        marks.append(np.stack([cx + 0.8 * rx * np.cos(angle), cy + 0.8 * ry * np.sin(angle)], -1))
+    return LandmarkSet(task=task, masks=np.array(masks), landmarks=np.array(marks),
+                       ids=[f"s{i:02d}" for i in range(n)], mm_per_px=np.full((n, 2), 0.5))
+
+
+def toy_predictions(
+    truth: LandmarkSet, scale: dict[str, float], *, seed: int = 0, jitter: float = 0.3,
+    methods: tuple[str, ...] = METHODS,
+) -> pd.DataFrame:
+    """Estimates at distance ``scale[method] * (1 + jitter * N(0, 1))`` px from the truth, random direction.
+
+    Every method gets the same per-scan direction and jitter, so paired differences are driven by
+    ``scale`` alone.
+    """
+    rng = np.random.default_rng(seed)
+    n, k = truth.landmarks.shape[:2]
+    angle = rng.uniform(0, 2 * np.pi, (n, k))
+    size = np.clip(1 + jitter * rng.normal(size=(n, k)), 0.05, None)
+    direction = np.stack([np.cos(angle), np.sin(angle)], -1)
+    frames = []
+    for method in methods:
+        pred = truth.landmarks + (scale[method] * size)[..., None] * direction
+        frames.append(predictions_frame(task=truth.task, method=method, fold=0, subjects=truth.ids,
+                                        pred_px=pred, true_px=truth.landmarks, mm_per_px=truth.mm_per_px))
+    return pd.concat(frames, ignore_index=True)
+
+
+#: A ranking shaped like the paper's hand panel: CNN(ft) best, NN(syn) worst.
+PAPER_LIKE = {"NN(syn)": 15.0, "NN(real)": 9.0, "RF": 11.0, "CNN(syn)": 11.0, "CNN(real)": 7.0, "CNN(ft)": 5.0}

@@ -1,0 +1,150 @@
+import numpy as np
+import pandas as pd
+import pytest
+from helpers_results import PAPER_LIKE, toy_landmark_set, toy_predictions
+
+from landmarklib import LandmarkError
+from landmarklib import evaluation as ev
+from landmarklib.results import METHODS, predictions_frame, write_predictions
+
+
+def _one(task="hand", pred=None, truth=None, mm=None, method="CNN(ft)"):
+    k = 5 if task == "hand" else 9
+    truth = np.full((2, k, 2), 10.0) if truth is None else truth
+    pred = truth + [3.0, 4.0] if pred is None else pred
+    return predictions_frame(task=task, method=method, fold=0, subjects=["a", "b"], pred_px=pred,
+                             true_px=truth, mm_per_px=mm)
+
+
+def test_error_is_the_euclidean_distance_in_px_and_mm():
+    err = ev.landmark_errors(_one(mm=np.array([[0.5, 2.0], [1.0, 1.0]])))
+    assert np.allclose(err["error_px"], 5.0)
+    a, b = err[err.subject == "a"], err[err.subject == "b"]
+    assert np.allclose(a["error_mm"], np.hypot(1.5, 8.0)) and np.allclose(b["error_mm"], 5.0)
+    assert np.allclose(err["dx_px"], 3.0) and np.allclose(err["dy_px"], 4.0)
+
+
+def test_unknown_spacing_gives_nan_mm_and_missing_columns_are_refused():
+    err = ev.landmark_errors(_one())
+    assert err["error_mm"].isna().all()
+    with pytest.raises(LandmarkError, match="lacks columns"):
+        ev.landmark_errors(_one().drop(columns=["x_pred"]))
+
+
+def test_summary_matches_numpy_and_the_ci_brackets_the_mean():
+    truth = toy_landmark_set("body", 8)
+    err = ev.landmark_errors(toy_predictions(truth, PAPER_LIKE))
+    table = ev.summarize(err, n_resamples=500, seed=1)
+    assert list(table["method"].unique()) == list(METHODS)
+    assert list(table.loc[table.method == "RF", "landmark"]) == list(truth.landmark_names)
+    for row in table.itertuples():
+        values = err[(err.method == row.method) & (err.landmark == row.landmark)]["error_px"]
+        assert row.n == 8
+        assert row.mean == pytest.approx(values.mean()) and row.std == pytest.approx(values.std(ddof=1))
+        assert row.ci_low < row.mean < row.ci_high
+    mm = ev.summarize(err, n_resamples=500, seed=1, unit="mm")
+    assert np.allclose(mm["mean"], table["mean"] * 0.5)
+
+
+def test_bootstrap_is_seeded_and_widens_with_spread():
+    rng = np.random.default_rng(0)
+    x = rng.normal(10, 1, 30)
+    assert ev.bootstrap_ci(x, n_resamples=300, seed=4) == ev.bootstrap_ci(x, n_resamples=300, seed=4)
+    narrow = np.subtract(*ev.bootstrap_ci(x, n_resamples=300, seed=4)[::-1])
+    wide = np.subtract(*ev.bootstrap_ci(10 + 5 * (x - 10), n_resamples=300, seed=4)[::-1])
+    assert wide == pytest.approx(5 * narrow, rel=0.05)
+    assert np.isnan(ev.bootstrap_ci([1.0], n_resamples=10, seed=0)).all()
+
+
+def _claims(scale, *, n_hand=15, n_body=10, jitter=0.3, seed=0):
+    frames = [toy_predictions(toy_landmark_set(t, n, seed=seed), scale, seed=seed, jitter=jitter)
+              for t, n in (("hand", n_hand), ("body", n_body))]
+    err = ev.landmark_errors(pd.concat(frames))
+    return ev.claims_detail(err, n_resamples=500, seed=0), err
+
+
+def test_c1_holds_when_the_ranking_is_the_papers_and_fails_when_reversed():
+    detail, _ = _claims(PAPER_LIKE)
+    assert set(detail.loc[detail.claim == "C1", "verdict"]) == {"holds"}
+    reversed_scale = {**PAPER_LIKE, "CNN(ft)": 9.0, "NN(real)": 5.0}
+    detail, _ = _claims(reversed_scale)
+    assert set(detail.loc[detail.claim == "C1", "verdict"]) == {"does not hold"}
+
+
+def test_equal_methods_are_inconclusive_not_a_verdict_either_way():
+    rng = np.random.default_rng(3)
+    # independent noise of equal size for CNN(ft) and CNN(real): no real difference
+    truth = toy_landmark_set("hand", 12)
+    frames = [toy_predictions(truth, {m: 6.0 for m in METHODS}, seed=s, methods=(m,))
+              for s, m in zip(rng.integers(0, 1000, len(METHODS)), METHODS)]
+    err = ev.landmark_errors(pd.concat(frames))
+    row = ev.compare(err, ev.CLAIMS[0].comparisons[0], n_resamples=500, seed=0)
+    assert row["ci_low"] < 0 < row["ci_high"] and row["verdict"] == "inconclusive"
+
+
+def test_much_worse_needs_the_factor_not_just_the_sign():
+    # NN(syn) 10 % worse than NN(real): worse, but not "much" worse (factor 1.25)
+    detail, _ = _claims({**PAPER_LIKE, "NN(syn)": 9.9, "NN(real)": 9.0}, jitter=0.05)
+    assert set(detail.loc[detail.claim == "C2", "verdict"]) == {"does not hold"}
+    detail, _ = _claims({**PAPER_LIKE, "NN(syn)": 15.0, "NN(real)": 9.0}, jitter=0.05)
+    assert set(detail.loc[detail.claim == "C2", "verdict"]) == {"holds"}
+
+
+def test_paired_difference_and_paper_value_are_what_the_table_says():
+    detail, err = _claims(PAPER_LIKE)
+    row = detail[(detail.claim == "C1")].iloc[0]  # CNN(ft) < CNN(real) on hands
+    per_scan = err[err.task == "hand"].groupby(["method", "subject"])["error_px"].mean()
+    diff = per_scan["CNN(ft)"] - per_scan["CNN(real)"]
+    assert row["diff"] == pytest.approx(diff.mean()) and row["n_scans"] == 15
+    paper = ev.paper_summary().query("task == 'hand'").groupby("method")["mean"].mean()
+    assert row["paper_diff"] == pytest.approx(paper["CNN(ft)"] - paper["CNN(real)"])
+
+
+def test_claims_table_has_one_row_per_claim_and_missing_methods_are_named():
+    detail, err = _claims(PAPER_LIKE)
+    table = ev.claims_table(err, detail=detail)
+    assert list(table["claim"]) == ["C1", "C2", "C3", "C4", "C5"]
+    assert set(table["verdict"]) <= set(ev.VERDICTS)
+    assert table.loc[0, "paper_agrees"]  # the paper's own hand means satisfy C1
+    no_rf = err[err.method != "RF"]
+    table = ev.claims_table(no_rf, n_resamples=100)
+    assert table.set_index("claim").loc["C3", "verdict"] == "not evaluated"
+    assert "missing: RF" in table.set_index("claim").loc["C3", "comparisons"]
+    assert table.set_index("claim").loc["C1", "verdict"] != "not evaluated"
+
+
+def test_load_predictions_reports_missing_methods_instead_of_raising():
+    assert ev.load_predictions("quick").empty
+    assert len(ev.missing_methods(ev.load_predictions("quick"))) == 12
+    truth = toy_landmark_set("hand", 4)
+    frame = toy_predictions(truth, PAPER_LIKE, methods=("CNN(ft)",))
+    write_predictions(frame, params={"profile": "quick", "seed": 0})
+    loaded = ev.load_predictions("quick")
+    assert len(loaded) == 20 and "hand: CNN(ft)" not in ev.missing_methods(loaded)
+    assert "hand: CNN(MR)" in ev.missing_methods(loaded) and "body: CNN(ft)" in ev.missing_methods(loaded)
+
+
+def test_claims_table_quotes_method_means_for_us_and_the_paper():
+    detail, err = _claims(PAPER_LIKE)
+    table = ev.claims_table(err, detail=detail).set_index("claim")
+    ft = err[(err.task == "hand") & (err.method == "CNN(ft)")]["error_px"].mean()
+    assert f"CNN(ft) {ft:.1f}" in table.loc["C1", "ours"] and "NN(MR)" in table.loc["C1", "ours"]
+    assert "CNN(ft) 6.6" in table.loc["C1", "paper"]  # mean of 7.9 6.9 5.5 6.4 6.5 (Fig. 2)
+    assert "body (shoulderL, shoulderR, head): NN(syn) 45.7" in table.loc["C3", "paper"]
+    html = ev.claims_display(table.reset_index()).to_html()
+    assert "C5" in html and "min-width: 18em" in html
+
+
+def test_summary_wide_is_methods_by_landmarks():
+    _, err = _claims(PAPER_LIKE)
+    summary = ev.summarize(err, n_resamples=100)
+    wide = ev.summary_wide(summary, "body")
+    assert list(wide.index) == ["NN(syn)", "NN(CT)", "RF", "CNN(syn)", "CNN(CT)", "CNN(ft)"]
+    assert list(wide.columns)[0] == "footL" and " ± " in wide.iloc[0, 0] and "[" in wide.iloc[0, 0]
+
+
+def test_one_scan_is_inconclusive_whatever_the_difference():
+    _, err = _claims(PAPER_LIKE)
+    one = err[err.subject == "s00"]
+    row = ev.compare(one, ev.CLAIMS[0].comparisons[0], n_resamples=100)
+    assert row["n_scans"] == 1 and row["diff"] < 0 and row["verdict"] == "inconclusive"
