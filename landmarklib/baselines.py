@@ -90,6 +90,10 @@ __all__ = [
     "RegressionForest",
     "fold_seed",
     "run_baselines",
+    "error_summary",
+    "baseline_claims",
+    "plot_neighbours",
+    "plot_vote_maps",
 ]
 
 #: The three baselines of Fig. 2, in its order.
@@ -617,3 +621,111 @@ def run_baselines(
             extra = {"n_synthetic": len(synthetic)} if method == "NN(syn)" else {}
             write_predictions(tables[method], params=cfg, n_folds=len(folds), **extra)
     return tables
+
+
+# --------------------------------------------------------------------------------------------------
+# summaries and figures for the notebook
+
+
+def error_summary(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Mean and standard deviation of the 2D landmark error (px) per method and landmark.
+
+    The per-scan error of one landmark is the Euclidean distance ``|pred - true|`` in patch pixels
+    (for one 2D point this is the paper's per-landmark RMSE); Fig. 2 shows its mean and std.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``task, method, landmark, mean_px, std_px, n`` in the landmarks' order.
+    """
+    frame = pd.concat(list(tables.values()), ignore_index=True)
+    frame["error_px"] = np.hypot(frame["x_pred"] - frame["x_true"], frame["y_pred"] - frame["y_true"])
+    out = (
+        frame.groupby(["task", "method", "landmark"], sort=False)["error_px"]
+        .agg(mean_px="mean", std_px="std", n="size")
+        .reset_index()
+    )
+    return out
+
+
+def baseline_claims(summary: pd.DataFrame) -> pd.DataFrame:
+    """The paper's statements about the baselines, checked on ``summary`` (:func:`error_summary`).
+
+    * C2: NN(syn) is (much) worse than NN(real), per task (ratio of mean errors over landmarks).
+    * C3, forest part: on hands RF is worse than NN(real), most of all on the thumb; on bodies RF is
+      the best baseline on both shoulders and the head (the CNN side is checked on the results page).
+    """
+    rows = []
+    mean = summary.pivot_table(index=["task", "landmark"], columns="method", values="mean_px", sort=False)
+    for task in summary["task"].unique():
+        m = mean.loc[task]
+        if {"NN(syn)", "NN(real)"} <= set(m.columns):
+            ratio = m["NN(syn)"].mean() / m["NN(real)"].mean()
+            rows.append(("C2", task, "NN(syn) worse than NN(real)", f"mean error ratio {ratio:.2f}", ratio > 1))
+        if task == "hand" and {"RF", "NN(real)"} <= set(m.columns):
+            gap = m["RF"] - m["NN(real)"]
+            rows.append(("C3", task, "RF worse than NN(real)", f"{m['RF'].mean():.1f} vs {m['NN(real)'].mean():.1f} px",
+                         m["RF"].mean() > m["NN(real)"].mean()))
+            rows.append(("C3", task, "RF's gap to NN(real) largest on the thumb", f"largest on {gap.idxmax()}",
+                         gap.idxmax() == "thumb"))
+        if task == "body" and set(BASELINE_METHODS) <= set(m.columns):
+            best = m[list(BASELINE_METHODS)].idxmin(axis=1)
+            points = ["shoulderL", "shoulderR", "head"]
+            rows.append(("C3", task, "RF the best baseline on shoulders and head",
+                         ", ".join(f"{p}: {best[p]}" for p in points), bool((best[points] == "RF").all())))
+    return pd.DataFrame(rows, columns=["claim", "task", "statement", "measured", "holds"])
+
+
+def plot_neighbours(
+    queries: LandmarkSet,
+    sources: Mapping[str, tuple[BinaryNN, LandmarkSet]],
+    *,
+    axes_size: float = 1.6,
+) -> Any:
+    """Each query next to its ``k`` nearest patches in every source; returns the matplotlib figure.
+
+    Parameters
+    ----------
+    queries
+        The scans to show (a few).
+    sources
+        ``{label: (index, the LandmarkSet it was built from)}``, e.g. ``{"NN(syn)": ...}``.
+    """
+    import matplotlib.pyplot as plt
+
+    k = max(nn.k for nn, _ in sources.values())
+    ncols = 1 + k * len(sources)
+    fig, axes = plt.subplots(len(queries), ncols, figsize=(axes_size * ncols, axes_size * len(queries) * queries.masks.shape[1] / queries.masks.shape[2]), squeeze=False)
+    for row in range(len(queries)):
+        panels = [(f"query {queries.ids[row]}", queries.masks[row], queries.landmarks[row])]
+        for label, (nn, data) in sources.items():
+            dist, idx = nn.search(queries.masks[row : row + 1])
+            panels += [(f"{label} #{j + 1}: {dist[0, j]}", data.masks[idx[0, j]], data.landmarks[idx[0, j]])
+                       for j in range(nn.k)]
+        for ax, (title, mask, pts) in zip(axes[row], panels, strict=False):
+            ax.imshow(mask, cmap="gray", interpolation="nearest")
+            ax.scatter(pts[:, 0] - 0.5, pts[:, 1] - 0.5, s=8, c="tab:red")
+            ax.set_title(title, fontsize=7)
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def plot_vote_maps(forest: RegressionForest, sample: LandmarkSet, index: int = 0) -> Any:
+    """The confident votes of every landmark of one scan, with truth (+) and estimate (x)."""
+    import matplotlib.pyplot as plt
+
+    names = landmark_names(forest.task)
+    maps = forest.vote_maps(sample.masks[index])
+    pred = forest.predict(sample.masks[index : index + 1])[0]
+    fig, axes = plt.subplots(1, len(names), figsize=(1.8 * len(names), 1.8 * maps.shape[1] / maps.shape[2] + 0.4))
+    for j, ax in enumerate(axes):
+        ax.imshow(sample.masks[index], cmap="gray", alpha=0.35, interpolation="nearest")
+        ax.imshow(np.ma.masked_equal(maps[j], 0), cmap="magma_r", interpolation="nearest")
+        ax.plot(*(sample.landmarks[index, j] - 0.5), "+", c="tab:green", ms=10, mew=2)
+        ax.plot(*(pred[j] - 0.5), "x", c="tab:blue", ms=8, mew=2)
+        ax.set_title(names[j], fontsize=8)
+        ax.set_axis_off()
+    fig.suptitle(f"{sample.ids[index]}: confident votes (+ truth, x estimate)", fontsize=9)
+    fig.tight_layout()
+    return fig
