@@ -150,3 +150,35 @@ def test_run_baselines_refuses_mismatched_inputs():
         run_baselines("hand", cfg, None, real, progress=False)
     with pytest.raises(LandmarkError, match="unknown baseline"):
         run_baselines("hand", cfg, None, real, methods=["KNN"], progress=False)
+
+
+def test_error_summary_and_claims_on_a_hand_made_table():
+    from landmarklib.baselines import baseline_claims, error_summary
+    from landmarklib.landmarks import BODY, HAND
+    from landmarklib.results import predictions_frame
+
+    def table(task, method, err):  # err: (k,) error along x per landmark, same for both scans
+        k = len(err)
+        true = np.zeros((2, k, 2))
+        pred = true + np.stack([np.broadcast_to(err, (2, k)), np.zeros((2, k))], -1)
+        return predictions_frame(task=task, method=method, fold=0, subjects=["a", "b"], pred_px=pred, true_px=true)
+
+    tables = {
+        ("hand", "NN(syn)"): table("hand", "NN(syn)", np.full(5, 9.0)),
+        ("hand", "NN(real)"): table("hand", "NN(real)", np.full(5, 3.0)),
+        ("hand", "RF"): table("hand", "RF", np.array([8.0, 4, 4, 4, 4])),
+        ("body", "NN(syn)"): table("body", "NN(syn)", np.full(9, 2.0)),
+        ("body", "NN(real)"): table("body", "NN(real)", np.full(9, 3.0)),
+        ("body", "RF"): table("body", "RF", np.array([5.0] * 6 + [1, 1, 1])),
+    }
+    summary = error_summary(tables)
+    assert summary.query("task == 'hand' and method == 'RF' and landmark == 'thumb'")["mean_px"].item() == 8.0
+    assert summary["std_px"].eq(0).all() and summary["n"].eq(2).all()
+    assert list(summary.query("task == 'body' and method == 'RF'")["landmark"]) == list(BODY)
+    assert list(summary.query("task == 'hand' and method == 'RF'")["landmark"]) == list(HAND)
+    claims = baseline_claims(summary).set_index(["claim", "task", "statement"])["holds"]
+    assert claims[("C2", "hand", "NN(syn) worse than NN(real)")]
+    assert not claims[("C2", "body", "NN(syn) worse than NN(real)")]
+    assert claims[("C3", "hand", "RF worse than NN(real)")]
+    assert claims[("C3", "hand", "RF's gap to NN(real) largest on the thumb")]
+    assert claims[("C3", "body", "RF the best baseline on shoulders and head")]
