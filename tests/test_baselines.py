@@ -182,3 +182,20 @@ def test_error_summary_and_claims_on_a_hand_made_table():
     assert claims[("C3", "hand", "RF worse than NN(real)")]
     assert claims[("C3", "hand", "RF's gap to NN(real) largest on the thumb")]
     assert claims[("C3", "body", "RF the best baseline on shoulders and head")]
+
+
+def test_blocked_search_is_exact_across_database_blocks(monkeypatch):
+    import faiss
+
+    from landmarklib import baselines
+
+    monkeypatch.setattr(baselines, "SEARCH_BLOCK_BYTES", 1)  # blocks of 1024 codes: 3 blocks below
+    rng = np.random.default_rng(1)
+    base = rng.random((2500, 96, 96)) < 0.3
+    queries = base[[5, 1500, 2499]] ^ (rng.random((3, 96, 96)) < 0.05)  # near copies, far from the rest
+    before = faiss.cvar.hamming_batch_size
+    dist, idx = BinaryNN("hand", k=3).add(base, np.zeros((2500, 5, 2))).search(queries)
+    assert faiss.cvar.hamming_batch_size == before
+    expected = (queries[:, None].reshape(3, 1, -1) != base.reshape(1, 2500, -1)).sum(-1)
+    np.testing.assert_array_equal(dist, np.sort(expected, axis=1)[:, :3])
+    assert idx[:, 0].tolist() == [5, 1500, 2499]
