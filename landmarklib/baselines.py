@@ -65,7 +65,7 @@ detection and localization in CT studies. MICCAI workshop Medical Computer Visio
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -558,6 +558,14 @@ class RegressionForest:
 # the evaluation protocol
 
 
+def _check_task(data: LandmarkSet, task: str, name: str) -> LandmarkSet:
+    if not isinstance(data, LandmarkSet):
+        raise LandmarkError(f"the {name} data must be a LandmarkSet, got {type(data).__name__}")
+    if data.task != task:
+        raise LandmarkError(f"the {name} set holds {data.task!r} patches but the task is {task!r}")
+    return data
+
+
 def fold_seed(seed: int, fold: int) -> int:
     """A reproducible per-fold seed derived from the run's ``seed``."""
     return int(np.random.SeedSequence([int(seed), int(fold)]).generate_state(1)[0])
@@ -566,7 +574,7 @@ def fold_seed(seed: int, fold: int) -> int:
 def run_baselines(
     task: str,
     cfg: Mapping[str, Any],
-    synthetic: LandmarkSet | None,
+    synthetic: LandmarkSet | Iterable[LandmarkSet] | None,
     real: LandmarkSet,
     *,
     methods: Sequence[str] = BASELINE_METHODS,
@@ -582,7 +590,8 @@ def run_baselines(
     cfg
         Resolved parameters (:func:`landmarklib.configure`): ``profile``, ``seed``, ``nn_k``, ``rf_*``.
     synthetic
-        The renders NN(syn) searches (``None`` when NN(syn) is not asked for).
+        The renders NN(syn) searches: one set, or an iterable of shards (for the ``paper`` profile's
+        2.2M renders, which only fit in memory bit-packed); ``None`` when NN(syn) is not asked for.
     real
         The binarized scans; their ids are the subjects of :func:`~landmarklib.folds.ensure_folds`.
     methods
@@ -600,10 +609,8 @@ def run_baselines(
     unknown = [m for m in methods if m not in BASELINE_METHODS]
     if unknown:
         raise LandmarkError(f"unknown baseline {unknown}; use any of {', '.join(BASELINE_METHODS)}")
-    for name, data in (("synthetic", synthetic), ("real", real)):
-        if data is not None and data.task != task:
-            raise LandmarkError(f"the {name} set holds {data.task!r} patches but the task is {task!r}")
-    if "NN(syn)" in methods and (synthetic is None or len(synthetic) == 0):
+    _check_task(real, task, "real")
+    if "NN(syn)" in methods and synthetic is None:
         raise LandmarkError("NN(syn) needs the synthetic renders (landmarklib.rendering.load_renders)")
     if len(set(real.ids)) != len(real):
         raise LandmarkError("the scans' ids must be unique subject ids")
@@ -612,7 +619,11 @@ def run_baselines(
     k = int(cfg["nn_k"])
     preds: dict[str, list[tuple[int, LandmarkSet, np.ndarray]]] = {m: [] for m in methods}
     if "NN(syn)" in methods:
-        nn = BinaryNN.fit(synthetic, k=k)
+        nn = BinaryNN(task, k=k)
+        for shard in [synthetic] if isinstance(synthetic, LandmarkSet) else synthetic:
+            nn.add(_check_task(shard, task, "synthetic"))
+        if len(nn) == 0:
+            raise LandmarkError("NN(syn) needs the synthetic renders, got an empty set")
         preds["NN(syn)"].append((-1, real, nn.predict(real)))
     for i, fold in enumerate(tqdm(folds, desc=f"{task} baselines", disable=not progress)):
         train, test = real.select_ids(fold["train"]), real.select_ids(fold["test"])
@@ -632,7 +643,7 @@ def run_baselines(
             ))
         tables[method] = pd.concat(frames, ignore_index=True)
         if write:
-            extra = {"n_synthetic": len(synthetic)} if method == "NN(syn)" else {}
+            extra = {"n_synthetic": len(nn)} if method == "NN(syn)" else {}
             write_predictions(tables[method], params=cfg, n_folds=len(folds), **extra)
     return tables
 

@@ -199,3 +199,12 @@ def test_blocked_search_is_exact_across_database_blocks(monkeypatch):
     expected = (queries[:, None].reshape(3, 1, -1) != base.reshape(1, 2500, -1)).sum(-1)
     np.testing.assert_array_equal(dist, np.sort(expected, axis=1)[:, :3])
     assert idx[:, 0].tolist() == [5, 1500, 2499]
+
+
+def test_nn_syn_accepts_shards_with_the_same_result():
+    real, synthetic = toy_hands(6, seed=8), toy_hands(30, seed=9, prefix="r")
+    cfg = resolve("quick")
+    whole = run_baselines("hand", cfg, synthetic, real, methods=["NN(syn)"], write=False, progress=False)
+    shards = (synthetic.subset(slice(i, i + 7)) for i in range(0, 30, 7))
+    sharded = run_baselines("hand", cfg, shards, real, methods=["NN(syn)"], write=False, progress=False)
+    assert whole["NN(syn)"].equals(sharded["NN(syn)"])
