@@ -655,8 +655,9 @@ def run_baselines(
 def error_summary(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Mean and standard deviation of the 2D landmark error (px) per method and landmark.
 
-    The per-scan error of one landmark is the Euclidean distance ``|pred - true|`` in patch pixels
-    (for one 2D point this is the paper's per-landmark RMSE); Fig. 2 shows its mean and std.
+    The per-scan error of one landmark is the Euclidean distance ``|pred - true|`` in patch pixels.
+    The paper's per-landmark "RMSE" (Fig. 2: its mean and std over scans) is this distance, or
+    ``sqrt(2)`` less if the mean runs over x and y; the results page (evaluation) fixes the convention.
 
     Returns
     -------
