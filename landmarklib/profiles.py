@@ -32,6 +32,11 @@ _SCHEDULE = {
     "finetune_lr_drop_after": 500,  # fine-tuning: lr *= 0.1 once, after 500 iterations
     "finetune_lr_drop": 0.1,
     "nn_k": 3,  # NN baselines: mean annotation of the 3 nearest patches
+    # Regression forest after Criminisi et al. 2011 ([3]), adapted to 2D (landmarklib.baselines)
+    "rf_max_offset": 0.5,  # box displacements up to this fraction of the patch's longer side
+    "rf_max_box": 0.25,  # box sides up to this fraction of the patch's longer side
+    "rf_min_leaf": 5,  # training pixels per leaf at least
+    "rf_vote_fraction": 0.25,  # fraction of a scan's votes kept per landmark: the most confident leaves
     "bootstrap": 1000,  # resamples for the 95% confidence intervals
 }
 
@@ -49,6 +54,10 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "finetune_epochs": 10,
         "batch_size": 50,
         "rf_trees": 10,
+        "rf_depth": 10,  # maximum tree depth
+        "rf_features": 100,  # random box-difference features drawn once per forest
+        "rf_features_per_node": 20,  # of those, tried at each split (sklearn max_features)
+        "rf_pixels": 200,  # silhouette pixels sampled per training image
     },
     "cpu": {
         **_SCHEDULE,
@@ -62,6 +71,10 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 5,
         "finetune_epochs": 100,
         "rf_trees": 50,
+        "rf_depth": 14,
+        "rf_features": 300,
+        "rf_features_per_node": 40,
+        "rf_pixels": 400,
     },
     "paper": {
         **_SCHEDULE,
@@ -75,6 +88,10 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 30,
         "finetune_epochs": 700,
         "rf_trees": 100,
+        "rf_depth": 16,
+        "rf_features": 500,
+        "rf_features_per_node": 50,
+        "rf_pixels": 1000,
     },
 }
 
