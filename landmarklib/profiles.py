@@ -33,6 +33,8 @@ _SCHEDULE = {
     "finetune_lr_drop": 0.1,
     "nn_k": 3,  # NN baselines: mean annotation of the 3 nearest patches
     "bootstrap": 1000,  # resamples for the 95% confidence intervals
+    # Scans (simulated voxel sizes are (x = left-right, depth = antero-posterior, z = head-feet) in mm):
+    "table_min_mm": 15.0,  # CT table removal: drop pixels with < 15 mm above air along depth (Sec. 2.1)
 }
 
 _PROFILES: dict[str, dict[str, Any]] = {
@@ -49,6 +51,8 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "finetune_epochs": 10,
         "batch_size": 50,
         "rf_trees": 10,
+        "mr_voxel_mm": (1.0, 1.0, 1.0),  # coarser than the paper's scanner so a cohort takes ~1 minute
+        "ct_voxel_mm": (3.0, 3.0, 6.0),
     },
     "cpu": {
         **_SCHEDULE,
@@ -62,6 +66,8 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 5,
         "finetune_epochs": 100,
         "rf_trees": 50,
+        "mr_voxel_mm": (0.5, 1.0, 0.5),
+        "ct_voxel_mm": (1.5, 1.5, 5.0),
     },
     "paper": {
         **_SCHEDULE,
@@ -75,6 +81,8 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 30,
         "finetune_epochs": 700,
         "rf_trees": 100,
+        "mr_voxel_mm": (0.5, 1.0, 0.5),
+        "ct_voxel_mm": (1.5, 1.5, 5.0),
     },
 }
 
