@@ -37,7 +37,7 @@ import numpy as np
 from scipy import ndimage
 
 from .errors import LandmarkError
-from .geometry import bbox_of_mask, fit_transform, patch_size, warp_mask
+from .geometry import Similarity, bbox_of_mask, fit_transform, patch_size, warp_mask
 
 __all__ = [
     "VIEW_AXCODES",
@@ -138,6 +138,8 @@ class Projection:
         mm per voxel along depth.
     threshold
         The air threshold used.
+    view_affine
+        ``(4, 4)`` voxel index of the reoriented ``(row, column, depth)`` array -> world RAS mm.
     """
 
     mask: np.ndarray
@@ -149,6 +151,13 @@ class Projection:
     pixel_mm: np.ndarray
     depth_mm: float
     threshold: float
+    view_affine: np.ndarray
+
+    def to_world(self, points: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """Image ``(k, 2)`` pixel ``(x, y)`` + ``(k,)`` depth (voxels) -> ``(k, 3)`` world RAS mm."""
+        points = np.asarray(points, dtype=np.float64)
+        vox = np.stack([points[:, 1] - 0.5, points[:, 0] - 0.5, np.asarray(depth, np.float64) - 0.5], axis=1)
+        return vox @ self.view_affine[:3, :3].T + self.view_affine[:3, 3]
 
 
 def remove_table(count: np.ndarray, depth_mm: float, table_min_mm: float) -> np.ndarray:
@@ -264,7 +273,7 @@ def binarize_volume(
     return Projection(
         mask=mask, raw_mask=raw_mask, count=count, depth=depth, landmarks=landmarks,
         landmark_depth=vox[:, 2] + 0.5, pixel_mm=np.array([spacing[1], spacing[0]]),
-        depth_mm=float(spacing[2]), threshold=thr,
+        depth_mm=float(spacing[2]), threshold=thr, view_affine=view_affine,
     )
 
 
@@ -273,7 +282,9 @@ class Patch:
     """One scan in the paper's patch (the :class:`~landmarklib.data.LandmarkSet` domain).
 
     ``mask`` ``(p_h, p_w)`` bool, ``depth`` ``(p_h, p_w)`` float32 voxels (NaN background),
-    ``landmarks`` ``(k, 2)`` patch pixels, ``landmark_depth`` ``(k,)`` voxels, ``mm_per_px`` ``(2,)``.
+    ``landmarks`` ``(k, 2)`` patch pixels, ``landmark_depth`` ``(k,)`` voxels, ``mm_per_px`` ``(2,)``,
+    ``transform`` the crop (square-pixel image -> patch), ``pixel_scale`` ``(2,)`` image pixel ->
+    square pixel factors along ``(x, y)``.
     """
 
     mask: np.ndarray
@@ -281,9 +292,15 @@ class Patch:
     landmarks: np.ndarray
     landmark_depth: np.ndarray
     mm_per_px: np.ndarray
+    transform: Similarity
+    pixel_scale: np.ndarray
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        """Patch pixels ``(k, 2)`` -> pixels of the :class:`Projection` image."""
+        return self.transform.invert(points) / self.pixel_scale
 
 
-def _square_pixels(proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def _square_pixels(proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
     """Nearest-neighbour resample mask and depth to square pixels of the finer spacing."""
     sx, sy = (float(v) for v in proj.pixel_mm)
     s = min(sx, sy)
@@ -293,8 +310,8 @@ def _square_pixels(proj: Projection) -> tuple[np.ndarray, np.ndarray, np.ndarray
     rows = np.minimum(np.floor((np.arange(new_h) + 0.5) * s / sy).astype(int), h - 1)
     mask = proj.mask[rows][:, cols]
     depth = proj.depth[rows][:, cols]
-    landmarks = proj.landmarks * np.array([sx / s, sy / s])
-    return mask, depth, landmarks, s
+    factor = np.array([sx / s, sy / s])
+    return mask, depth, proj.landmarks * factor, s, factor
 
 
 def to_patch(proj: Projection, task: str) -> Patch:
@@ -304,7 +321,7 @@ def to_patch(proj: Projection, task: str) -> Patch:
     isotropic), then :func:`~landmarklib.geometry.fit_transform` of the mask's bounding box and
     :func:`~landmarklib.geometry.warp_mask` map it into ``(p_w, p_h)``.
     """
-    mask, depth, landmarks, s = _square_pixels(proj)
+    mask, depth, landmarks, s, factor = _square_pixels(proj)
     size = patch_size(task)
     transform = fit_transform(bbox_of_mask(mask), size)
     return Patch(
@@ -312,5 +329,5 @@ def to_patch(proj: Projection, task: str) -> Patch:
         depth=warp_mask(depth, transform, size, fill=np.nan),
         landmarks=transform.apply(landmarks).astype(np.float32),
         landmark_depth=proj.landmark_depth.astype(np.float32),
-        mm_per_px=np.full(2, s / transform.scale, dtype=np.float32),
+        mm_per_px=np.full(2, s / transform.scale, dtype=np.float32), transform=transform, pixel_scale=factor,
     )

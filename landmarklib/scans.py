@@ -324,10 +324,10 @@ def sample_subject(task: str, index: int, seed: int) -> Subject:
     """Draw subject ``index`` of a cohort: phenotype, local girth changes and pose (see module doc)."""
     import torch
 
+    model = _model(task)  # sets ANNY_CACHE_DIR before anny is imported
     from anny.shape_distribution import SimpleShapeDistribution
 
     rng = _subject_rng(seed, task, index)
-    model = _model(task)
     dtype = torch_dtype()
     labels = list(model.bone_labels)
     if task == "hand":
