@@ -61,8 +61,8 @@ from .binarize import binarize_volume, to_patch
 from .data import LandmarkSet
 from .errors import LandmarkError
 from .io import find_scans, load_scan, save_nifti, write_mrk_json
-from .landmarks import BODY, HAND, landmark_names, parse_task
-from .paths import anny_cache_dir, subdir
+from .landmarks import landmark_names, parse_task
+from .paths import subdir
 from .provenance import provenance, read_json, write_json
 
 __all__ = [
@@ -185,16 +185,11 @@ def paint_capsule(
 # anny (the minimum this module needs; the renderer has its own wrapper)
 
 
-@functools.lru_cache(maxsize=2)
 def _model(task: str):  # noqa: ANN202 - anny type
-    os.environ.setdefault("ANNY_CACHE_DIR", str(anny_cache_dir()))
-    import warp
+    """The renderer's anny model (:func:`landmarklib.bodymodel.load_model`: float32, cached per process)."""
+    from .bodymodel import load_model
 
-    warp.config.log_level = warp.LOG_WARNING
-    import anny
-
-    model = anny.Anny(rig="anny-hand.L", topology="hand.L") if task == "hand" else anny.Anny()
-    return model.to(torch_dtype())
+    return load_model(task)
 
 
 def torch_dtype():  # noqa: ANN201
@@ -232,40 +227,26 @@ def _palm_frame(verts: np.ndarray, heads: np.ndarray, labels: list[str]) -> np.n
 
 
 @functools.lru_cache(maxsize=2)
-def _landmark_spec(task: str) -> dict[str, Any]:
-    """Vertex indices (fingertips, toe tips, head top) and bone indices (shoulders, knees)."""
-    model = _model(task)
+def _arm_rest_deg() -> float:
+    """Angle of anny's rest (A-pose) left arm from the vertical, shoulder -> wrist, degrees."""
+    from .bodymodel import _rest
+
+    model = _model("body")
     labels = list(model.bone_labels)
-    weights = model.vertex_bone_weights.double().numpy()
-    bones = model.vertex_bone_indices.numpy()
-    dominant = bones[np.arange(len(bones)), weights.argmax(1)]
-    out = model(pose_parameters=None)
-    verts = out["vertices"][0].double().numpy()
-    heads = out["bone_poses"][0, :, :3, 3].double().numpy()
-    parents = list(model.bone_parents)
-
-    def tip(bone: str) -> int:
-        b = labels.index(bone)
-        direction = heads[b] - heads[parents[b]]
-        cand = np.flatnonzero(dominant == b)
-        return int(cand[np.argmax((verts[cand] - heads[b]) @ direction)])
-
-    if task == "hand":
-        return {"vertices": [tip(f"finger{i}-3.L") for i in range(1, 6)]}
-    head = labels.index("head")
-    cand = np.flatnonzero(dominant == head)
+    heads = _rest(model)["bone_poses"][0, :, :3, 3].double().numpy()
     arm = heads[labels.index("wrist.L")] - heads[labels.index("upperarm01.L")]
-    return {
-        "arm_rest_deg": float(np.degrees(np.arctan2(arm[0], -arm[2]))),  # A-pose arm angle from vertical
-        "vertices": {
-            "footL": tip("toe1-2.L"), "footR": tip("toe1-2.R"), "handL": tip("finger3-3.L"),
-            "handR": tip("finger3-3.R"), "head": int(cand[np.argmax(verts[cand, 2])]),
-        },
-        "bones": {
-            "kneeL": labels.index("lowerleg01.L"), "kneeR": labels.index("lowerleg01.R"),
-            "shoulderL": labels.index("upperarm01.L"), "shoulderR": labels.index("upperarm01.R"),
-        },
-    }
+    return float(np.degrees(np.arctan2(arm[0], -arm[2])))
+
+
+def _landmarks(task: str, verts: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """``(k, 3)`` exact landmarks, defined exactly as the renderer defines them
+    (:func:`landmarklib.bodymodel.landmark_definition`)."""
+    from .bodymodel import landmark_definition
+
+    definition = landmark_definition(task)
+    return np.stack([
+        verts[i] if kind == "vertex" else heads[i] for kind, i in zip(definition.kind, definition.index, strict=True)
+    ])
 
 
 def local_girth(
@@ -364,7 +345,7 @@ def sample_subject(task: str, index: int, seed: int) -> Subject:
         girth_sd = 0.06
     else:
         # arms down by the body: 5-14 degrees from vertical (anny's A-pose is about 45)
-        arm = _landmark_spec(task)["arm_rest_deg"] - rng.uniform(5, 14, size=2)
+        arm = _arm_rest_deg() - rng.uniform(5, 14, size=2)
         leg = rng.uniform(2, 9, size=2)
         pose["upperarm01.L"], pose["upperarm01.R"] = _rot((0, 1, 0), arm[0]), _rot((0, 1, 0), -arm[1])
         pose["upperleg01.L"], pose["upperleg01.R"] = _rot((0, 1, 0), -leg[0]), _rot((0, 1, 0), leg[1])
@@ -389,16 +370,11 @@ def sample_subject(task: str, index: int, seed: int) -> Subject:
         verts, heads, parents, model.vertex_bone_indices.numpy(), model.vertex_bone_weights.double().numpy(),
         factors,
     )
-    spec = _landmark_spec(task)
+    lms = _landmarks(task, verts, heads)
     if task == "hand":
-        lms = verts[spec["vertices"]]
         rot = _rot((0, 1, 0), rng.normal(0, 6)) @ _palm_frame(verts, heads, labels)  # + in-plane rotation
         origin = heads[labels.index("wrist.L")]
         verts, heads, lms = ((p - origin) @ rot.T for p in (verts, heads, lms))
-    else:
-        lms = np.stack([
-            verts[spec["vertices"][n]] if n in spec["vertices"] else heads[spec["bones"][n]] for n in BODY
-        ])
     faces = model.get_triangular_faces().numpy().astype(np.int64)
     return Subject(
         id=f"{'mr' if task == 'hand' else 'ct'}{index:03d}", vertices=verts, faces=faces, heads=heads,
@@ -711,5 +687,3 @@ def load_cohort(task: str, cfg: Mapping[str, Any], *, names: Mapping[str, str] |
     data.save(cached)
     return data
 
-
-_ = HAND  # re-exported names used in docs

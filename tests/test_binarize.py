@@ -2,7 +2,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from landmarklib.binarize import binarize_volume, reorient, remove_table, to_patch
+from landmarklib.binarize import binarize_volume, remove_table, reorient, to_patch
 from landmarklib.errors import LandmarkError
 from landmarklib.geometry import to_unit
 

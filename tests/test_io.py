@@ -152,7 +152,14 @@ def test_find_scans(folder, tmp_path_factory):
         find_scans(empty / "nope")
 
 
-def test_atomic_write_leaves_nothing_on_failure(tmp_path):
-    with pytest.raises(Exception):
-        save_nifti(tmp_path / "bad.nii.gz", np.zeros((2, 2)), np.eye(3))  # a 3x3 affine is invalid
+def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    import nibabel as nib
+
+    def broken_save(img, path):
+        open(path, "wb").write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(nib, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_nifti(tmp_path / "bad.nii.gz", np.zeros((4, 4, 4)), AFFINE)
     assert list(tmp_path.iterdir()) == []
