@@ -11,12 +11,13 @@ Subjects (a *different* distribution from the synthetic renders, or the study wo
   that ratio for other cohort sizes), plus **local girth changes** the renderer never uses: every
   bone's soft tissue is scaled radially about the bone segment by its own factor
   (:func:`local_girth`; MR s.d. 6 %, CT s.d. 10 %).
-* Pose, around the paper's description: MR: left hand flat, palm down, fingers slightly spread
-  (index +8, middle 0, ring -6, little -12 degrees, s.d. 3-4), thumb abduction 5-40 degrees (the
-  distance to the thumb varies), slight flexion 0-12 degrees, in-plane rotation s.d. 6 degrees.
-  CT: supine, arms down by the body (upper arm 38-50 degrees from anny's A-pose), legs slightly
-  spread (2-9 degrees), feet in arbitrary positions (rotation s.d. 20 degrees about two axes),
-  small head tilt.
+* Pose, around the paper's description: MR: left hand flat on the table (palm plane fitted to the
+  wrist and finger-base joints, dorsum to the camera), fingers slightly spread (anny's rest hand is
+  spread; deltas index -4, middle 0, ring +4, little +7 degrees towards the thumb, s.d. 2-4), thumb
+  adduction 0-30 degrees or abduction up to 5 (the distance to the thumb varies), slight flexion
+  0-10 degrees, in-plane rotation s.d. 6 degrees. CT: supine, arms down by the body (5-14 degrees
+  from the vertical), legs slightly spread (anny's rest stance narrowed by 0-7 degrees per hip),
+  feet in arbitrary positions (rotations s.d. 20 degrees about two axes), small head tilt.
 
 Voxel content
 -------------
@@ -78,6 +79,11 @@ __all__ = [
     "cohort_dir",
     "load_cohort",
     "binarize_folder",
+    "example",
+    "user_folder",
+    "plot_scan",
+    "plot_projection",
+    "plot_patches",
 ]
 
 #: s.d. (mm, per axis) of the simulated expert's annotation error.
@@ -346,7 +352,7 @@ def sample_subject(task: str, index: int, seed: int) -> Subject:
     else:
         # arms down by the body: 5-14 degrees from vertical (anny's A-pose is about 45)
         arm = _arm_rest_deg() - rng.uniform(5, 14, size=2)
-        leg = rng.uniform(2, 9, size=2)
+        leg = rng.uniform(-7, 0, size=2)  # anny's rest legs are already apart: close them a little
         pose["upperarm01.L"], pose["upperarm01.R"] = _rot((0, 1, 0), arm[0]), _rot((0, 1, 0), -arm[1])
         pose["upperleg01.L"], pose["upperleg01.R"] = _rot((0, 1, 0), -leg[0]), _rot((0, 1, 0), leg[1])
         for side in "LR":
@@ -401,6 +407,24 @@ def _affine(origin_mm: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return aff
 
 
+def _skin_distance(inside: np.ndarray, spacing: np.ndarray, resolution_mm: float) -> np.ndarray:
+    """Distance (mm) from inside voxels to the skin, computed on a grid of about ``resolution_mm``.
+
+    The exact transform of a whole-body volume dominates the simulation time; the tissue layers it
+    drives (fat 1.5-30 mm, lung margin, skull) need only millimetre precision, so the mask is
+    subsampled by an integer factor per axis, transformed, and repeated back.
+    """
+    step = np.maximum(np.floor(resolution_mm / spacing), 1).astype(int)
+    if np.all(step == 1):
+        return ndimage.distance_transform_edt(inside, sampling=spacing).astype(np.float32)
+    small = inside[:: step[0], :: step[1], :: step[2]]
+    dist = ndimage.distance_transform_edt(small, sampling=spacing * step).astype(np.float32)
+    for axis, k in enumerate(step):
+        dist = np.repeat(dist, k, axis=axis)
+    dist = dist[: inside.shape[0], : inside.shape[1], : inside.shape[2]]
+    return np.where(inside, dist, 0.0)
+
+
 def _segments(subject: Subject, task: str) -> list[tuple[int, int, float]]:
     """Bone segments (parent, child, radius mm) for the interior."""
     out = []
@@ -447,13 +471,13 @@ def simulate_scan(
     sp = np.asarray(spacing_mm, dtype=np.float64)
     info: dict[str, Any] = {}
     if task == "hand":
-        margin = (np.array([12.0, 30.0, 6.0]), np.array([12.0, 12.0, 10.0]))  # sand bag room in front (-Y)
+        margin = (np.array([12.0, 18.0, 6.0]), np.array([12.0, 8.0, 10.0]))  # sand bag room in front (-Y)
     else:
         margin = (np.array([20.0, 20.0, 15.0]), np.array([20.0, 70.0, 15.0]))  # table room behind (+Y)
     origin, shape = _grid(subject.vertices, sp, margin)
     to_vox = lambda p: (np.asarray(p) * 1000 - origin) / sp  # noqa: E731 - m -> voxel index
     inside = voxelize(to_vox(subject.vertices), subject.faces, shape)
-    skin_dist = ndimage.distance_transform_edt(inside, sampling=sp)  # mm to the skin, inside
+    skin_dist = _skin_distance(inside, sp, 1.0 if task == "hand" else 3.0)  # mm to the skin, inside
     bone = np.zeros(shape, np.float32)  # 0 none, 1 cortical, 2 marrow
     tendon = np.zeros(shape, bool)
     heads_v = to_vox(subject.heads)
@@ -495,7 +519,7 @@ def simulate_scan(
         ctr = to_vox(subject.heads[subject.labels.index("metacarpal2.L")] * 0.5
                      + subject.heads[subject.labels.index("finger3-1.L")] * 0.5)
         dorsum = to_vox(subject.vertices)[:, 1].min()
-        axes = np.array([40.0, 12.0, 35.0]) / sp
+        axes = np.array([40.0, 7.0, 35.0]) / sp
         ctr[1] = dorsum - axes[1] - 1.0
         g = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij", sparse=True)
         bag = sum(((g[d] - ctr[d]) / axes[d]) ** 2 for d in range(3)) <= 1
@@ -616,6 +640,42 @@ def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool = True)
     return folder
 
 
+def user_folder(task: str, scan_dir: str | os.PathLike) -> Path:
+    """The folder of the user's scans for ``task``: ``scan_dir/mr_hand`` (or ``hand``) for the hand,
+    ``scan_dir/ct_body`` (or ``body``) for the body when such a subfolder exists, else ``scan_dir``."""
+    root = Path(scan_dir).expanduser()
+    for name in (COHORTS[parse_task(task)][0], task):
+        if (root / name).is_dir():
+            return root / name
+    return root
+
+
+def example(task: str, cfg: Mapping[str, Any], index: int = 0) -> tuple[Any, Any, Any]:
+    """Scan ``index`` of the cohort of ``task`` (simulated, generated if missing, or ``cfg.scan_dir``),
+    loaded, binarized twice (without and with table removal) and patched, for figures.
+
+    Returns
+    -------
+    scan : landmarklib.io.Scan
+    raw, projection : landmarklib.binarize.Projection
+        Without table removal and with ``cfg.table_min_mm`` (CT only; MR: the same).
+    """
+    task = parse_task(task)
+    if cfg.get("scan_dir"):
+        folder = user_folder(task, cfg["scan_dir"])
+    else:
+        load_cohort(task, cfg)
+        folder = cohort_dir(task, cfg)
+    vol, mrk = find_scans(folder)[index]
+    scan = load_scan(vol, mrk, task)
+    modality = COHORTS[task][1]
+    table = float(cfg["table_min_mm"]) if modality == "ct" else 0.0
+    raw = binarize_volume(scan.data, scan.affine, scan.landmarks_mm, modality=modality, source=str(vol))
+    proj = binarize_volume(scan.data, scan.affine, scan.landmarks_mm, modality=modality, table_min_mm=table,
+                           source=str(vol))
+    return scan, raw, proj
+
+
 def binarize_folder(
     folder: str | os.PathLike, task: str, *, names: Mapping[str, str] | None = None,
     threshold: float | None = None, table_min_mm: float = 0.0, progress: bool = True,
@@ -670,7 +730,7 @@ def load_cohort(task: str, cfg: Mapping[str, Any], *, names: Mapping[str, str] |
     task = parse_task(task)
     table = float(cfg["table_min_mm"])
     if cfg.get("scan_dir"):
-        return binarize_folder(cfg["scan_dir"], task, names=names, table_min_mm=table)
+        return binarize_folder(user_folder(task, cfg["scan_dir"]), task, names=names, table_min_mm=table)
     folder = cohort_dir(task, cfg)
     manifest, cached = folder / "manifest.json", folder / "binarized.npz"
     n = int(cfg["mr_subjects"] if task == "hand" else cfg["ct_subjects"])
@@ -687,3 +747,55 @@ def load_cohort(task: str, cfg: Mapping[str, Any], *, names: Mapping[str, str] |
     data.save(cached)
     return data
 
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures for the book
+
+
+def plot_scan(scan: Any, axes: Any, *, title: str = "") -> None:
+    """Three panels on ``axes`` (3 matplotlib axes): a frontal slice at the landmarks' mean depth, a
+    sagittal slice through the middle column, and the maximum-intensity projection along depth, all
+    in the camera frame (:func:`landmarklib.binarize.reorient`), with the voxel aspect ratio."""
+    from .binarize import reorient
+
+    view, view_aff, sp = reorient(scan.data, scan.affine)
+    inv = np.linalg.inv(view_aff)
+    vox = scan.landmarks_mm @ inv[:3, :3].T + inv[:3, 3]  # (k, 3) row, col, depth
+    d = int(np.clip(np.round(vox[:, 2].mean()), 0, view.shape[2] - 1))
+    c = view.shape[1] // 2
+    lo, hi = np.percentile(view, [1, 99.9])
+    panels = [(view[:, :, d], sp[0] / sp[1], f"frontal slice, depth {d}"),
+              (view[:, c, :], sp[0] / sp[2], f"sagittal slice, column {c}"),
+              (view.max(axis=2), sp[0] / sp[1], "MIP along depth")]
+    for ax, (img, aspect, name) in zip(axes, panels, strict=True):
+        ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, aspect=aspect, interpolation="nearest")
+        ax.set_title(f"{title} {name}".strip(), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].plot(vox[:, 1], vox[:, 0], "r+", ms=8)
+    axes[2].plot(vox[:, 1], vox[:, 0], "r+", ms=8)
+
+
+def plot_projection(proj: Any, axes: Any, *, title: str = "") -> None:
+    """Two panels: the binary image and the depth map (voxels), with the landmarks, real aspect."""
+    aspect = proj.pixel_mm[1] / proj.pixel_mm[0]
+    pts = proj.landmarks - 0.5  # continuous -> imshow's pixel-centre coordinates
+    axes[0].imshow(proj.mask, cmap="gray", aspect=aspect, interpolation="nearest")
+    im = axes[1].imshow(proj.depth, cmap="viridis", aspect=aspect, interpolation="nearest")
+    for ax, name in zip(axes, ("binary image", "depth map (voxels)"), strict=True):
+        ax.plot(pts[:, 0], pts[:, 1], "r+", ms=8)
+        ax.set_title(f"{title} {name}".strip(), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[1].figure.colorbar(im, ax=axes[1], fraction=0.046)
+
+
+def plot_patches(data: LandmarkSet, axes: Any, *, title: str = "") -> None:
+    """The first ``len(axes)`` patches of a :class:`LandmarkSet` with their landmarks."""
+    for ax, i in zip(np.ravel(axes), range(len(data)), strict=False):
+        ax.imshow(data.masks[i], cmap="gray", interpolation="nearest")
+        ax.plot(data.landmarks[i, :, 0] - 0.5, data.landmarks[i, :, 1] - 0.5, "r.", ms=5)
+        ax.set_title(f"{title} {data.ids[i]}".strip(), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
