@@ -455,6 +455,15 @@ class Posed(NamedTuple):
     landmarks: torch.Tensor
 
 
+@functools.lru_cache(maxsize=4)
+def _finger_directions(model: Any) -> torch.Tensor:
+    """``(5, 3)`` unit vectors from the base to the last joint of each finger, rest pose, anny's hand frame."""
+    labels = list(model.bone_labels)
+    heads = _rest(model)["bone_poses"][0, :, :3, 3]
+    d = torch.stack([heads[labels.index(f"finger{i}-3.L")] - heads[labels.index(f"finger{i}-1.L")] for i in range(1, 6)])
+    return d / d.norm(dim=1, keepdim=True)
+
+
 def _delta_transforms(task: str, model: Any, cols: dict[str, np.ndarray], device: torch.device) -> torch.Tensor:
     labels = list(model.bone_labels)
     batch = len(next(iter(cols.values())))
@@ -473,12 +482,10 @@ def _delta_transforms(task: str, model: Any, cols: dict[str, np.ndarray], device
             for side, sign in zip(("L", "R"), signs, strict=True):
                 compose(f"{bone}.{side}", _axis_rot(axis, sign * t(f"{prefix}_{side}")))
     else:
-        out = _rest(model)
-        heads = out["bone_poses"][0, :, :3, 3].to(device)
+        dirs = _finger_directions(model)
         for i, f in enumerate(FINGERS, start=1):
             base = f"finger{i}-1.L"
-            d = heads[labels.index(f"finger{i}-3.L")] - heads[labels.index(base)]
-            d = d / d.norm()
+            d = dirs[i - 1].to(device)
             scale = eye3 + (t(f"length_{f}")[:, None, None] - 1.0) * torch.outer(d, d)
             flex = t(f"flex_{f}")
             # anny's hand frame: flexion (towards the palm, +X) is a negative rotation about +Z
