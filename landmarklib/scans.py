@@ -84,6 +84,8 @@ __all__ = [
     "plot_scan",
     "plot_projection",
     "plot_patches",
+    "plot_table_removal",
+    "depth_spread",
 ]
 
 #: s.d. (mm, per axis) of the simulated expert's annotation error.
@@ -382,6 +384,10 @@ def sample_subject(task: str, index: int, seed: int) -> Subject:
         origin = heads[labels.index("wrist.L")]
         verts, heads, lms = ((p - origin) @ rot.T for p in (verts, heads, lms))
     faces = model.get_triangular_faces().numpy().astype(np.int64)
+    if task == "body":  # the eyeballs are separate closed surfaces inside the head: parity would carve them out
+        dominant = model.vertex_bone_indices.numpy()[np.arange(len(verts)), model.vertex_bone_weights.numpy().argmax(1)]
+        eyes = np.isin(dominant, [labels.index("eye.L"), labels.index("eye.R")])
+        faces = faces[~eyes[faces].any(axis=1)]
     return Subject(
         id=f"{'mr' if task == 'hand' else 'ct'}{index:03d}", vertices=verts, faces=faces, heads=heads,
         parents=parents, labels=labels, landmarks=lms, params=params,
@@ -799,3 +805,35 @@ def plot_patches(data: LandmarkSet, axes: Any, *, title: str = "") -> None:
         ax.set_title(f"{title} {data.ids[i]}".strip(), fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
+
+
+def plot_table_removal(raw: Any, proj: Any, axes: Any, *, table_min_mm: float) -> None:
+    """Four panels: threshold only, above-air extent along depth (mm), and after table removal
+    (binary image and depth map)."""
+    aspect = proj.pixel_mm[1] / proj.pixel_mm[0]
+    axes[0].imshow(raw.mask, cmap="gray", aspect=aspect, interpolation="nearest")
+    axes[0].set_title("threshold only", fontsize=9)
+    im = axes[1].imshow(raw.count * raw.depth_mm, aspect=aspect, interpolation="nearest")
+    axes[1].set_title("above-air extent along depth (mm)", fontsize=9)
+    axes[1].figure.colorbar(im, ax=axes[1], fraction=0.046)
+    for ax in axes[:2]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    plot_projection(proj, axes[2:], title=f"extent < {table_min_mm:g} mm removed:")
+
+
+def depth_spread(data: LandmarkSet, depth_mm: float | None = None) -> Any:
+    """Per-landmark standard deviation of the landmark depth over a cohort (voxels, and mm if
+    ``depth_mm`` is given), next to the paper's values (Sec. 3) where it quotes them."""
+    import pandas as pd
+
+    from .paper import paper_values
+
+    sd = np.nanstd(data.landmark_depth, axis=0, ddof=1)
+    table = pd.DataFrame({"ours (voxels)": sd.round(2)}, index=list(data.landmark_names))
+    if depth_mm is not None:
+        table["ours (mm)"] = (sd * depth_mm).round(2)
+    paper = paper_values("depth_std")
+    paper = paper[paper["task"] == data.task].set_index("landmark")["value"]
+    table["paper (voxels)"] = paper.reindex(table.index)
+    return table
