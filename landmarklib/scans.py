@@ -38,11 +38,12 @@ Voxel content
 
 Files
 -----
-``renders/scans/{mr_hand,ct_body}/<profile>-seed<seed>/``: ``<id>.nii.gz`` (array axes L, P, S = the
+``renders/scans/{mr_hand,ct_body}/seed<seed>-vox<x>x<depth>x<z>/``: ``<id>.nii.gz`` (array axes L, P, S = the
 model frame's X, Y, Z; affine to RAS mm), ``<id>.mrk.json`` (3D Slicer Markups, LPS, mm) with the
 "expert" landmarks: the model's exact landmark plus an annotation jitter of
 :data:`ANNOTATION_JITTER_MM` (Gaussian per axis), ``subjects.csv`` (the drawn parameters),
-``manifest.json`` (provenance, written last) and ``binarized.npz`` (the :class:`LandmarkSet`).
+``manifest.json`` (provenance, written last) and ``binarized-n<N>-table<mm>.npz`` (the
+:class:`LandmarkSet` of the first ``N`` subjects).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from scipy import ndimage
 from .binarize import binarize_volume, to_patch
 from .data import LandmarkSet
 from .errors import LandmarkError
+from .io import _stem as _scan_id
 from .io import find_scans, load_scan, save_nifti, write_mrk_json
 from .landmarks import landmark_names, parse_task
 from .paths import subdir
@@ -592,9 +594,14 @@ def simulate_scan(
 
 
 def cohort_dir(task: str, cfg: Mapping[str, Any]) -> Path:
-    """``renders/scans/<mr_hand|ct_body>/<profile>-seed<seed>/``."""
+    """``renders/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>/``.
+
+    Subject ``i`` depends only on (seed, i) and the voxel size, so cohorts of different sizes share
+    one folder (a larger cohort adds subjects, a smaller one reads the first ``n``).
+    """
     name, _ = COHORTS[parse_task(task)]
-    return subdir("scans", name, f"{cfg['profile']}-seed{cfg['seed']}")
+    vox = "x".join(f"{v:g}" for v in _spacing(task, cfg))
+    return subdir("scans", name, f"seed{cfg['seed']}-vox{vox}")
 
 
 def _spacing(task: str, cfg: Mapping[str, Any]) -> tuple[float, float, float]:
@@ -684,9 +691,12 @@ def example(task: str, cfg: Mapping[str, Any], index: int = 0) -> tuple[Any, Any
 
 def binarize_folder(
     folder: str | os.PathLike, task: str, *, names: Mapping[str, str] | None = None,
-    threshold: float | None = None, table_min_mm: float = 0.0, progress: bool = True,
+    threshold: float | None = None, table_min_mm: float = 0.0, ids: list[str] | None = None,
+    progress: bool = True,
 ) -> LandmarkSet:
     """Load every scan of ``folder`` (see :func:`landmarklib.io.find_scans`), binarize it, patch it.
+
+    ``ids`` restricts (and orders) the scans by file stem.
 
     Returns a :class:`LandmarkSet` with ids = scan file stems, depth/landmark_depth in voxels along the
     depth axis and ``mm_per_px``. Any bad scan stops with one :class:`LandmarkError` naming it;
@@ -696,8 +706,15 @@ def binarize_folder(
 
     task = parse_task(task)
     modality = COHORTS[task][1]
-    masks, lms, ids, depth, ldepth, mm = [], [], [], [], [], []
-    for vol, mrk in tqdm(find_scans(folder), desc="binarizing", disable=not progress):
+    pairs = find_scans(folder)
+    if ids is not None:
+        by_id = {_scan_id(v): (v, m) for v, m in pairs}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise LandmarkError(f"{folder}: scans {missing} are missing; delete the folder to regenerate it")
+        pairs = [by_id[i] for i in ids]
+    masks, lms, ids_out, depth, ldepth, mm = [], [], [], [], [], []
+    for vol, mrk in tqdm(pairs, desc="binarizing", disable=not progress):
         scan = load_scan(vol, mrk, task, names=names)
         proj = binarize_volume(
             scan.data, scan.affine, scan.landmarks_mm, modality=modality, threshold=threshold,
@@ -706,12 +723,12 @@ def binarize_folder(
         patch = to_patch(proj, task)
         masks.append(patch.mask)
         lms.append(patch.landmarks)
-        ids.append(scan.id)
+        ids_out.append(scan.id)
         depth.append(patch.depth)
         ldepth.append(patch.landmark_depth)
         mm.append(patch.mm_per_px)
     return LandmarkSet(
-        task=task, masks=np.stack(masks), landmarks=np.stack(lms), ids=np.array(ids), depth=np.stack(depth),
+        task=task, masks=np.stack(masks), landmarks=np.stack(lms), ids=np.array(ids_out), depth=np.stack(depth),
         landmark_depth=np.stack(ldepth), mm_per_px=np.stack(mm),
         meta={"source": str(folder), "modality": modality, "table_min_mm": table_min_mm},
     )
@@ -722,7 +739,7 @@ def load_cohort(task: str, cfg: Mapping[str, Any], *, names: Mapping[str, str] |
 
     With ``cfg["scan_dir"]`` set, the user's scans in that folder (never cached, never written to).
     Otherwise the simulated cohort of the profile, generated under ``renders/scans/`` if missing,
-    binarized once and cached as ``binarized.npz`` next to it.
+    binarized once and cached as ``binarized-n<N>-table<mm>.npz`` next to it.
 
     Parameters
     ----------
@@ -738,17 +755,17 @@ def load_cohort(task: str, cfg: Mapping[str, Any], *, names: Mapping[str, str] |
     if cfg.get("scan_dir"):
         return binarize_folder(user_folder(task, cfg["scan_dir"]), task, names=names, table_min_mm=table)
     folder = cohort_dir(task, cfg)
-    manifest, cached = folder / "manifest.json", folder / "binarized.npz"
     n = int(cfg["mr_subjects"] if task == "hand" else cfg["ct_subjects"])
-    if not manifest.is_file() or read_json(manifest).get("n") != n:
+    manifest = folder / "manifest.json"
+    cached = folder / f"binarized-n{n}-table{table:g}.npz"
+    if not manifest.is_file() or read_json(manifest).get("n", 0) < n:
         generate_cohort(task, cfg)
-        if cached.exists():
-            cached.unlink()
+        for old in folder.glob("binarized-*.npz"):
+            old.unlink()
     if cached.is_file():
-        data = LandmarkSet.load(cached)
-        if data.meta.get("table_min_mm") == table and len(data) == n:
-            return data
-    data = binarize_folder(folder, task, table_min_mm=table)
+        return LandmarkSet.load(cached)
+    ids = read_json(manifest)["ids"][:n]
+    data = binarize_folder(folder, task, table_min_mm=table, ids=ids)
     data.meta.update(provenance=provenance(cfg, task=task))
     data.save(cached)
     return data

@@ -146,7 +146,10 @@ def test_load_cohort_simulated_and_scan_dir_agree():
     assert len(data) == 2 and data.masks.shape == (2, 96, 96) and list(data.ids) == ["mr000", "mr001"]
     assert data.depth is not None and data.landmark_depth is not None and data.mm_per_px is not None
     assert np.all(np.abs(data.unit_landmarks()) <= 1.05)
-    assert (cohort_dir("hand", cfg) / "binarized.npz").is_file()
+    assert len(list(cohort_dir("hand", cfg).glob("binarized-n2-*.npz"))) == 1
+    first = load_cohort("hand", {**cfg, "mr_subjects": 1})  # a smaller cohort reads the first subject
+    assert list(first.ids) == ["mr000"]
+    np.testing.assert_array_equal(first.masks[0], data.masks[0])
     assert (cohort_dir("hand", cfg) / "manifest.json").is_file()
     # the user's-folder path gives the same set
     real = load_cohort("hand", {**cfg, "scan_dir": str(cohort_dir("hand", cfg))})
