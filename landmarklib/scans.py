@@ -340,8 +340,8 @@ def sample_subject(task: str, index: int, seed: int) -> Subject:
         )
         _, pheno = dist.sample(1)
     pose: dict[str, np.ndarray] = {}
-    params: dict[str, Any] = {"age": round(float(age), 2), "gender": round(float(gender), 3)}
-    params.update({k: round(float(v[0]), 4) for k, v in pheno.items()})
+    params: dict[str, Any] = {"age_years": round(float(age), 2), "sex": "M" if gender < 0.5 else "F"}
+    params.update({f"anny_{k}": round(float(v[0]), 4) for k, v in pheno.items()})
     if task == "hand":
         u0 = model.reference_bone_orientations[0].double().numpy()[:3, :3]
         # anny's rest hand is already spread; these deltas close it to "slightly spread" fingers
@@ -513,7 +513,7 @@ def simulate_scan(
             block = bone[sl]
             shell = (dist <= 80) & inside[sl] & (skin_dist[sl] > 4) & (skin_dist[sl] < 12)
             block[shell] = 1
-    fat_mm = rng.uniform(1.5, 3.5) if task == "hand" else 5 + 25 * float(subject.params.get("weight", 0.5))
+    fat_mm = rng.uniform(1.5, 3.5) if task == "hand" else 5 + 25 * float(subject.params.get("anny_weight", 0.5))
     fat = inside & (skin_dist < fat_mm) & (bone == 0)
     info["fat_mm"] = round(float(fat_mm), 2)
     if task == "hand":
