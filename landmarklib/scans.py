@@ -1,0 +1,856 @@
+"""Simulated MR hand and CT whole-body cohorts, and the one loader for simulated and real scans.
+
+The paper's 132 MR hands and 20 CT bodies are private. This module simulates cohorts that look and
+fail like them, written as NIfTI + 3D Slicer landmark files, so that the rest of the study takes the
+exact path a user's own scans take (:func:`load_cohort` with ``scan_dir``).
+
+Subjects (a *different* distribution from the synthetic renders, or the study would be circular)
+------------------------------------------------------------------------------------------------
+* Shape: anny phenotypes drawn from :class:`anny.shape_distribution.SimpleShapeDistribution` with the
+  paper's age/sex mix (MR: males aged 13-24; CT: 14 female and 6 male adults aged 40-80, repeated in
+  that ratio for other cohort sizes), plus **local girth changes** the renderer never uses: every
+  bone's soft tissue is scaled radially about the bone segment by its own factor
+  (:func:`local_girth`; MR s.d. 6 %, CT s.d. 10 %).
+* Pose, around the paper's description: MR: left hand flat on the table (palm plane fitted to the
+  wrist and finger-base joints, dorsum to the camera), fingers slightly spread (anny's rest hand is
+  spread; deltas index -4, middle 0, ring +4, little +7 degrees towards the thumb, s.d. 2-4), thumb
+  adduction 0-30 degrees or abduction up to 5 (the distance to the thumb varies), slight flexion
+  0-10 degrees, in-plane rotation s.d. 6 degrees. CT: supine, arms down by the body (5-14 degrees
+  from the vertical), legs slightly spread (anny's rest stance narrowed by 0-7 degrees per hip),
+  feet in arbitrary positions (rotations s.d. 20 degrees about two axes), small head tilt.
+
+Voxel content
+-------------
+* Inside/outside from the posed mesh by :func:`voxelize` (ray parity along the depth axis).
+* Interior from the skeleton: bones as capsules along bone segments (cortical shell + marrow),
+  tendons (MR, dark, dorsal to the finger bones), lungs (CT, two ellipsoids in the chest), a
+  subcutaneous fat layer of subject-dependent thickness (distance to the skin), muscle/soft tissue
+  elsewhere.
+* Intensities: MR (arbitrary unit x 1000, stored int16): fat 1.0, marrow 0.9, muscle 0.42, tendon
+  0.08, cortical bone 0.05, air 0, smooth multiplicative bias field (+-15 %), Rician noise
+  (sigma 0.025). CT (HU): air -1000, lung -850, fat -100, soft tissue 40, marrow 300, cortical bone
+  900-1300, Gaussian noise (sigma 20 HU).
+* Partial volume at the skin: Gaussian blur of sigma 0.5 voxel before noise.
+* Artefacts: CT: the patient table as two 4 mm plates (HU 250) normal to the depth axis below the
+  body, 40 mm apart; MR: a faint sand bag (0.12, under the air threshold) on the back of the hand;
+  motion in 30 % of the MR scans (fingers/palm blurred along the left-right axis, sigma 1.5-3 mm, and
+  a 12 % ghost shifted along it).
+
+Files
+-----
+``renders/scans/{mr_hand,ct_body}/seed<seed>-vox<x>x<depth>x<z>/``: ``<id>.nii.gz`` (array axes L, P, S = the
+model frame's X, Y, Z; affine to RAS mm), ``<id>.mrk.json`` (3D Slicer Markups, LPS, mm) with the
+"expert" landmarks: the model's exact landmark plus an annotation jitter of
+:data:`ANNOTATION_JITTER_MM` (Gaussian per axis), ``subjects.csv`` (the drawn parameters),
+``manifest.json`` (provenance, written last) and ``binarized-n<N>-table<mm>.npz`` (the
+:class:`LandmarkSet` of the first ``N`` subjects).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from .binarize import binarize_volume, to_patch
+from .data import LandmarkSet
+from .errors import LandmarkError
+from .io import _stem as _scan_id
+from .io import find_scans, load_scan, save_nifti, write_mrk_json
+from .landmarks import landmark_names, parse_task
+from .paths import subdir
+from .provenance import provenance, read_json, write_json
+
+__all__ = [
+    "ANNOTATION_JITTER_MM",
+    "COHORTS",
+    "Subject",
+    "voxelize",
+    "paint_capsule",
+    "local_girth",
+    "sample_subject",
+    "simulate_scan",
+    "generate_cohort",
+    "cohort_dir",
+    "load_cohort",
+    "binarize_folder",
+    "example",
+    "user_folder",
+    "plot_scan",
+    "plot_projection",
+    "plot_patches",
+    "plot_table_removal",
+    "depth_spread",
+]
+
+#: s.d. (mm, per axis) of the simulated expert's annotation error.
+ANNOTATION_JITTER_MM = {"hand": 1.0, "body": 2.0}
+#: task -> (folder name, modality).
+COHORTS = {"hand": ("mr_hand", "mr"), "body": ("ct_body", "ct")}
+
+
+# ----------------------------------------------------------------------------------------------
+# Voxelizer
+
+
+def voxelize(vertices: np.ndarray, faces: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Inside/outside of a closed triangle mesh on a voxel grid, by ray parity along axis 1.
+
+    For every ``(i, k)`` column a ray runs along axis 1 (the depth axis); every triangle it crosses
+    toggles inside/outside from the first voxel centre beyond the crossing. Columns with an odd
+    number of crossings (a hole in the mesh, e.g. the hand's open wrist) drop their last crossing.
+    Fully vectorised in numpy; hand-written because no installed library voxelizes meshes.
+
+    Parameters
+    ----------
+    vertices
+        ``(V, 3)`` vertex positions in continuous voxel indices (voxel centres at integers).
+    faces
+        ``(F, 3)`` int triangle vertex indices.
+    shape
+        ``(nx, ny, nz)`` grid shape.
+
+    Returns
+    -------
+    ndarray
+        ``shape`` bool, True inside.
+    """
+    nx, ny, nz = shape
+    tri = np.asarray(vertices, dtype=np.float64)[np.asarray(faces)]  # (F, 3 corners, 3)
+    # Rays sit at integer (i, k); a tiny irrational offset of the mesh avoids hitting edges exactly.
+    tri = tri - np.array([1e-5 * np.pi, 0.0, 1e-5 * np.e])
+    xs, zs = tri[:, :, 0], tri[:, :, 2]
+    i0 = np.clip(np.ceil(xs.min(1)), 0, nx).astype(np.int64)
+    i1 = np.clip(np.floor(xs.max(1)), -1, nx - 1).astype(np.int64)
+    k0 = np.clip(np.ceil(zs.min(1)), 0, nz).astype(np.int64)
+    k1 = np.clip(np.floor(zs.max(1)), -1, nz - 1).astype(np.int64)
+    ni, nk = np.maximum(i1 - i0 + 1, 0), np.maximum(k1 - k0 + 1, 0)
+    counts = ni * nk
+    tid = np.repeat(np.arange(len(tri)), counts)  # one row per (triangle, candidate column)
+    local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    ci = i0[tid] + local // nk[tid]
+    ck = k0[tid] + local % nk[tid]
+    a, b, c = tri[tid, 0], tri[tid, 1], tri[tid, 2]
+    # 2D barycentric coordinates of the column (ci, ck) in the triangle's (x, z) projection.
+    v0x, v0z = b[:, 0] - a[:, 0], b[:, 2] - a[:, 2]
+    v1x, v1z = c[:, 0] - a[:, 0], c[:, 2] - a[:, 2]
+    px, pz = ci - a[:, 0], ck - a[:, 2]
+    den = v0x * v1z - v1x * v0z
+    ok = np.abs(den) > 1e-12
+    den = np.where(ok, den, 1.0)
+    u = (px * v1z - v1x * pz) / den
+    v = (v0x * pz - px * v0z) / den
+    hit = ok & (u >= 0) & (v >= 0) & (u + v <= 1)
+    y = a[:, 1] + u * (b[:, 1] - a[:, 1]) + v * (c[:, 1] - a[:, 1])
+    ci, ck, y = ci[hit], ck[hit], y[hit]
+    # Odd columns (open mesh): drop their deepest crossing.
+    col = ci * nz + ck
+    order = np.lexsort((y, col))
+    col, ci, ck, y = col[order], ci[order], ck[order], y[order]
+    ncol = np.bincount(col, minlength=nx * nz)
+    last = np.r_[col[1:] != col[:-1], True]
+    keep = ~(last & (ncol[col] % 2 == 1))
+    ci, ck, y = ci[keep], ck[keep], y[keep]
+    j = np.clip(np.ceil(y), 0, ny).astype(np.int64)
+    toggles = np.zeros((nx, ny + 1, nz), dtype=np.uint8)
+    np.add.at(toggles, (ci, j, ck), 1)
+    toggles &= 1
+    inside = np.bitwise_xor.accumulate(toggles, axis=1)[:, :ny]
+    return inside.astype(bool)
+
+
+def paint_capsule(
+    target: np.ndarray, p0: np.ndarray, p1: np.ndarray, radius_mm: float, spacing: np.ndarray
+) -> tuple[tuple[slice, ...], np.ndarray] | None:
+    """Distance (mm) from voxels near segment ``p0``-``p1`` (voxel coordinates) to the segment.
+
+    Returns the sub-block slices of ``target``'s grid within ``radius_mm`` of the segment's bounding
+    box and the ``(a, b, c)`` distances there, or ``None`` when the capsule misses the grid.
+    """
+    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
+    r_vox = radius_mm / spacing
+    lo = np.floor(np.minimum(p0, p1) - r_vox).astype(int)
+    hi = np.ceil(np.maximum(p0, p1) + r_vox).astype(int) + 1
+    lo, hi = np.maximum(lo, 0), np.minimum(hi, target.shape)
+    if np.any(hi <= lo):
+        return None
+    grids = np.meshgrid(*[np.arange(lo[d], hi[d]) for d in range(3)], indexing="ij", sparse=True)
+    pts = [g * s for g, s in zip(grids, spacing, strict=True)]  # mm
+    a, d = p0 * spacing, (p1 - p0) * spacing
+    dd = float(d @ d)
+    rel = [pts[i] - a[i] for i in range(3)]
+    t = np.clip(sum(rel[i] * d[i] for i in range(3)) / dd, 0, 1) if dd > 0 else 0.0
+    dist = np.sqrt(sum((rel[i] - t * d[i]) ** 2 for i in range(3)))
+    return tuple(slice(lo[d], hi[d]) for d in range(3)), dist
+
+
+# ----------------------------------------------------------------------------------------------
+# anny (the minimum this module needs; the renderer has its own wrapper)
+
+
+def _model(task: str):  # noqa: ANN202 - anny type
+    """The renderer's anny model (:func:`landmarklib.bodymodel.load_model`: float32, cached per process)."""
+    from .bodymodel import load_model
+
+    return load_model(task)
+
+
+def torch_dtype():  # noqa: ANN201
+    import torch
+
+    return torch.float32  # the renderer's dtype too, so warp's compiled skinning kernel is shared
+
+
+def _rot(axis: tuple[float, float, float], deg: float) -> np.ndarray:
+    """``(3, 3)`` rotation by ``deg`` degrees about unit ``axis`` (right-handed)."""
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    x, y, z = axis
+    a = np.deg2rad(deg)
+    c, s = np.cos(a), np.sin(a)
+    k = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
+    return np.eye(3) * c + s * k + (1 - c) * np.outer(axis, axis)
+
+
+def _palm_frame(verts: np.ndarray, heads: np.ndarray, labels: list[str]) -> np.ndarray:
+    """``(3, 3)`` rotation hand model -> project frame: palm flat on the table (palm +Y), fingers +Z.
+
+    The palm plane is fitted (PCA) to the wrist and the four finger-base joints; the finger direction
+    is wrist -> middle-finger base; the palm side is the hand model's +X (the side the fingers curl to).
+    """
+    names = ["wrist.L", "finger2-1.L", "finger3-1.L", "finger4-1.L", "finger5-1.L", "metacarpal2.L",
+             "metacarpal3.L", "metacarpal4.L"]
+    pts = heads[[labels.index(n) for n in names]]
+    normal = np.linalg.svd(pts - pts.mean(0))[2][2]
+    normal = normal if normal[0] > 0 else -normal
+    fingers = heads[labels.index("finger3-1.L")] - heads[labels.index("wrist.L")]
+    fingers = fingers - (fingers @ normal) * normal
+    fingers /= np.linalg.norm(fingers)
+    side = np.cross(normal, fingers)  # towards the thumb
+    return np.stack([side, normal, fingers])  # rows: frame X, Y, Z in model coordinates
+
+
+@functools.lru_cache(maxsize=2)
+def _arm_rest_deg() -> float:
+    """Angle of anny's rest (A-pose) left arm from the vertical, shoulder -> wrist, degrees."""
+    from .bodymodel import _rest
+
+    model = _model("body")
+    labels = list(model.bone_labels)
+    heads = _rest(model)["bone_poses"][0, :, :3, 3].double().numpy()
+    arm = heads[labels.index("wrist.L")] - heads[labels.index("upperarm01.L")]
+    return float(np.degrees(np.arctan2(arm[0], -arm[2])))
+
+
+def _landmarks(task: str, verts: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """``(k, 3)`` exact landmarks, defined exactly as the renderer defines them
+    (:func:`landmarklib.bodymodel.landmark_definition`)."""
+    from .bodymodel import landmark_definition
+
+    definition = landmark_definition(task)
+    return np.stack([
+        verts[i] if kind == "vertex" else heads[i] for kind, i in zip(definition.kind, definition.index, strict=True)
+    ])
+
+
+def local_girth(
+    vertices: np.ndarray, heads: np.ndarray, parents: list[int], bone_index: np.ndarray,
+    bone_weight: np.ndarray, factors: np.ndarray,
+) -> np.ndarray:
+    """Scale soft tissue radially about each bone segment (a local shape change).
+
+    Each vertex moves away from (factor > 1) or towards the closest point of its dominant bone's
+    segment (parent head -> bone head) by the skinning-weighted mean of the bones' factors.
+
+    Parameters
+    ----------
+    vertices
+        ``(V, 3)`` posed vertices.
+    heads
+        ``(J, 3)`` posed bone heads.
+    parents
+        ``(J,)`` parent index per bone (``-1`` for the root).
+    bone_index, bone_weight
+        ``(V, K)`` skinning indices and weights.
+    factors
+        ``(J,)`` radial scale per bone.
+    """
+    dominant = bone_index[np.arange(len(bone_index)), bone_weight.argmax(1)]
+    par = np.asarray(parents)[dominant]
+    a = np.where(par[:, None] >= 0, heads[np.maximum(par, 0)], heads[dominant])
+    b = heads[dominant]
+    d = b - a
+    dd = np.maximum((d * d).sum(1), 1e-12)
+    t = np.clip(((vertices - a) * d).sum(1) / dd, 0, 1)
+    closest = a + t[:, None] * d
+    scale = (bone_weight * factors[bone_index]).sum(1) / np.maximum(bone_weight.sum(1), 1e-12)
+    return closest + (vertices - closest) * scale[:, None]
+
+
+@dataclass
+class Subject:
+    """One simulated subject: posed mesh in the project frame (metres) and its exact landmarks."""
+
+    id: str
+    vertices: np.ndarray  # (V, 3) m, project frame
+    faces: np.ndarray  # (F, 3)
+    heads: np.ndarray  # (J, 3) m, bone heads
+    parents: list[int]
+    labels: list[str]
+    landmarks: np.ndarray  # (k, 3) m, exact
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _subject_rng(seed: int, task: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), 4 if task == "hand" else 20, int(index)])
+
+
+def sample_subject(task: str, index: int, seed: int) -> Subject:
+    """Draw subject ``index`` of a cohort: phenotype, local girth changes and pose (see module doc)."""
+    import torch
+
+    model = _model(task)  # sets ANNY_CACHE_DIR before anny is imported
+    from anny.shape_distribution import SimpleShapeDistribution
+
+    rng = _subject_rng(seed, task, index)
+    dtype = torch_dtype()
+    labels = list(model.bone_labels)
+    if task == "hand":
+        age, gender = rng.uniform(13, 24), rng.uniform(0.0, 0.1)  # anny: gender <= 0.5 is male
+    else:
+        female = (index % 10) not in (2, 5, 8)  # 14 of 20 female, the same ratio for other sizes
+        age = rng.uniform(40, 80)
+        gender = rng.uniform(0.9, 1.0) if female else rng.uniform(0.0, 0.1)
+    with torch.random.fork_rng():
+        torch.manual_seed(int(rng.integers(2**31)))
+        dist = SimpleShapeDistribution(
+            model,
+            morphological_age_distribution=torch.distributions.Uniform(
+                torch.tensor(age - 1e-3, dtype=dtype), torch.tensor(age + 1e-3, dtype=dtype)
+            ),
+            gender_distribution=torch.distributions.Uniform(
+                torch.tensor(gender, dtype=dtype), torch.tensor(gender + 1e-6, dtype=dtype)
+            ),
+        )
+        _, pheno = dist.sample(1)
+    pose: dict[str, np.ndarray] = {}
+    params: dict[str, Any] = {"age_years": round(float(age), 2), "sex": "M" if gender < 0.5 else "F"}
+    params.update({f"anny_{k}": round(float(v[0]), 4) for k, v in pheno.items()})
+    if task == "hand":
+        u0 = model.reference_bone_orientations[0].double().numpy()[:3, :3]
+        # anny's rest hand is already spread; these deltas close it to "slightly spread" fingers
+        spreads = {2: rng.normal(-4, 3), 3: rng.normal(0, 2), 4: rng.normal(4, 3), 5: rng.normal(7, 4)}
+        thumb = rng.uniform(-30, 5)  # adduction towards the index varies the thumb distance
+        params.update(thumb_abduction=round(float(thumb), 2))
+        for f, ang in spreads.items():
+            r = _rot((1, 0, 0), ang) @ _rot((0, 0, 1), -rng.uniform(0, 10))
+            pose[f"finger{f}-1.L"] = u0 @ r @ u0.T
+        pose["finger1-1.L"] = u0 @ _rot((1, 0, 0), thumb) @ u0.T
+        girth_sd = 0.06
+    else:
+        # arms down by the body: 5-14 degrees from vertical (anny's A-pose is about 45)
+        arm = _arm_rest_deg() - rng.uniform(5, 14, size=2)
+        leg = rng.uniform(-7, 0, size=2)  # anny's rest legs are already apart: close them a little
+        pose["upperarm01.L"], pose["upperarm01.R"] = _rot((0, 1, 0), arm[0]), _rot((0, 1, 0), -arm[1])
+        pose["upperleg01.L"], pose["upperleg01.R"] = _rot((0, 1, 0), -leg[0]), _rot((0, 1, 0), leg[1])
+        for side in "LR":
+            pose[f"foot.{side}"] = _rot((0, 0, 1), rng.normal(0, 20)) @ _rot((1, 0, 0), rng.normal(0, 20))
+        pose["neck01"] = _rot((1, 0, 0), rng.normal(0, 5))
+        params.update(arm_deg=arm.round(2).tolist(), leg_deg=leg.round(2).tolist())
+        girth_sd = 0.10
+    eye = np.eye(4)
+    pose_t = {}
+    for name, r in pose.items():
+        m = eye.copy()
+        m[:3, :3] = r
+        pose_t[name] = torch.tensor(m, dtype=dtype)[None]
+    with torch.no_grad():
+        out = model(pose_parameters=pose_t, phenotype_kwargs={k: v.to(dtype) for k, v in pheno.items()})
+    verts = out["vertices"][0].double().numpy()
+    heads = out["bone_poses"][0, :, :3, 3].double().numpy()
+    parents = [int(p) for p in model.bone_parents]
+    factors = np.clip(rng.normal(1.0, girth_sd, size=len(labels)), 0.75, 1.3)
+    verts = local_girth(
+        verts, heads, parents, model.vertex_bone_indices.numpy(), model.vertex_bone_weights.double().numpy(),
+        factors,
+    )
+    lms = _landmarks(task, verts, heads)
+    if task == "hand":
+        rot = _rot((0, 1, 0), rng.normal(0, 6)) @ _palm_frame(verts, heads, labels)  # + in-plane rotation
+        origin = heads[labels.index("wrist.L")]
+        verts, heads, lms = ((p - origin) @ rot.T for p in (verts, heads, lms))
+    faces = model.get_triangular_faces().numpy().astype(np.int64)
+    if task == "body":  # the eyeballs are separate closed surfaces inside the head: parity would carve them out
+        dominant = model.vertex_bone_indices.numpy()[np.arange(len(verts)), model.vertex_bone_weights.numpy().argmax(1)]
+        eyes = np.isin(dominant, [labels.index("eye.L"), labels.index("eye.R")])
+        faces = faces[~eyes[faces].any(axis=1)]
+    return Subject(
+        id=f"{'mr' if task == 'hand' else 'ct'}{index:03d}", vertices=verts, faces=faces, heads=heads,
+        parents=parents, labels=labels, landmarks=lms, params=params,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Tissue simulation
+
+
+def _grid(points_m: np.ndarray, spacing: np.ndarray, margin_mm: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    lo = points_m.min(0) * 1000 - margin_mm[0]
+    hi = points_m.max(0) * 1000 + margin_mm[1]
+    lo = np.floor(lo / spacing) * spacing
+    shape = tuple(int(v) for v in np.ceil((hi - lo) / spacing) + 1)
+    return lo, shape
+
+
+def _affine(origin_mm: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Voxel (L, P, S array axes = model X, Y, Z) -> RAS mm: RAS = (-X, -Y, Z)."""
+    aff = np.diag([-spacing[0], -spacing[1], spacing[2], 1.0])
+    aff[:3, 3] = origin_mm * np.array([-1.0, -1.0, 1.0])
+    return aff
+
+
+def _skin_distance(inside: np.ndarray, spacing: np.ndarray, resolution_mm: float) -> np.ndarray:
+    """Distance (mm) from inside voxels to the skin, computed on a grid of about ``resolution_mm``.
+
+    The exact transform of a whole-body volume dominates the simulation time; the tissue layers it
+    drives (fat 1.5-30 mm, lung margin, skull) need only millimetre precision, so the mask is
+    subsampled by an integer factor per axis, transformed, and repeated back.
+    """
+    step = np.maximum(np.floor(resolution_mm / spacing), 1).astype(int)
+    if np.all(step == 1):
+        return ndimage.distance_transform_edt(inside, sampling=spacing).astype(np.float32)
+    small = inside[:: step[0], :: step[1], :: step[2]]
+    dist = ndimage.distance_transform_edt(small, sampling=spacing * step).astype(np.float32)
+    for axis, k in enumerate(step):
+        dist = np.repeat(dist, k, axis=axis)
+    dist = dist[: inside.shape[0], : inside.shape[1], : inside.shape[2]]
+    return np.where(inside, dist, 0.0)
+
+
+def _segments(subject: Subject, task: str) -> list[tuple[int, int, float]]:
+    """Bone segments (parent, child, radius mm) for the interior."""
+    out = []
+    for j, p in enumerate(subject.parents):
+        if p < 0:
+            continue
+        name, pname = subject.labels[j], subject.labels[p]
+        if task == "hand":
+            if pname in ("root", "wrist.L"):
+                continue
+            r = 4.0 if "metacarpal" in pname or pname.endswith("-1.L") else 3.2
+            out.append((p, j, r))
+        else:
+            base = pname.split(".")[0]
+            radius = {
+                "upperleg01": 13, "upperleg02": 13, "lowerleg01": 11, "lowerleg02": 10, "upperarm01": 11,
+                "upperarm02": 10, "lowerarm01": 8, "lowerarm02": 7, "spine05": 20, "spine04": 18,
+                "spine03": 17, "spine02": 16, "spine01": 15, "neck01": 11, "neck02": 11, "neck03": 11,
+                "clavicle": 6, "foot": 9, "metacarpal1": 4, "metacarpal2": 4, "metacarpal3": 4,
+                "metacarpal4": 4, "wrist": 5,
+            }.get(base)
+            if radius is None and name.endswith(("-2.L", "-2.R", "-3.L", "-3.R")):
+                radius = 3
+            if radius is not None:
+                out.append((p, j, float(radius)))
+    return out
+
+
+def simulate_scan(
+    subject: Subject, task: str, *, spacing_mm: tuple[float, float, float], seed: int, index: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Voxelize a subject and fill it with tissue, noise and artefacts (see the module docstring).
+
+    Returns
+    -------
+    volume : ndarray
+        ``(nx, ny, nz)`` float32 (MR: arbitrary unit x 1000; CT: HU); array axes = model X, Y, Z.
+    affine : ndarray
+        ``(4, 4)`` voxel -> RAS mm.
+    info : dict
+        Artefacts drawn (motion, table position, ...).
+    """
+    rng = np.random.default_rng([int(seed), 99, 4 if task == "hand" else 20, int(index)])
+    sp = np.asarray(spacing_mm, dtype=np.float64)
+    info: dict[str, Any] = {}
+    if task == "hand":
+        margin = (np.array([12.0, 18.0, 6.0]), np.array([12.0, 8.0, 10.0]))  # sand bag room in front (-Y)
+    else:
+        margin = (np.array([20.0, 20.0, 15.0]), np.array([20.0, 70.0, 15.0]))  # table room behind (+Y)
+    origin, shape = _grid(subject.vertices, sp, margin)
+    to_vox = lambda p: (np.asarray(p) * 1000 - origin) / sp  # noqa: E731 - m -> voxel index
+    inside = voxelize(to_vox(subject.vertices), subject.faces, shape)
+    skin_dist = _skin_distance(inside, sp, 1.0 if task == "hand" else 3.0)  # mm to the skin, inside
+    bone = np.zeros(shape, np.float32)  # 0 none, 1 cortical, 2 marrow
+    tendon = np.zeros(shape, bool)
+    heads_v = to_vox(subject.heads)
+    for p, j, r in _segments(subject, task):
+        hit = paint_capsule(bone, heads_v[p], heads_v[j], r, sp)
+        if hit is None:
+            continue
+        sl, dist = hit
+        shell = 1.0 if task == "hand" else 2.5
+        block = bone[sl]
+        block[(dist <= r) & (block == 0)] = 1
+        block[dist <= r - shell] = 2
+        if task == "hand":
+            off = np.array([0.0, -(r + 1.2), 0.0]) / sp  # dorsal (camera side, -Y)
+            hit_t = paint_capsule(bone, heads_v[p] + off, heads_v[j] + off, 0.9, sp)
+            if hit_t is not None:
+                tendon[hit_t[0]] |= hit_t[1] <= 0.9
+    bone[~inside] = 0
+    tendon &= inside
+    if task == "body":
+        head_i = subject.labels.index("head")
+        skull = paint_capsule(bone, heads_v[head_i], heads_v[head_i] + np.array([0, 0, 90]) / sp, 80, sp)
+        if skull is not None:
+            sl, dist = skull
+            block = bone[sl]
+            shell = (dist <= 80) & inside[sl] & (skin_dist[sl] > 4) & (skin_dist[sl] < 12)
+            block[shell] = 1
+    fat_mm = rng.uniform(1.5, 3.5) if task == "hand" else 5 + 25 * float(subject.params.get("anny_weight", 0.5))
+    fat = inside & (skin_dist < fat_mm) & (bone == 0)
+    info["fat_mm"] = round(float(fat_mm), 2)
+    if task == "hand":
+        vol = np.zeros(shape, np.float32)
+        vol[inside] = 0.42
+        vol[fat] = 1.0
+        vol[bone == 2] = 0.9
+        vol[bone == 1] = 0.05
+        vol[tendon & (bone == 0)] = 0.08
+        # faint sand bag on the back of the hand (in front, -Y), over the metacarpus
+        ctr = to_vox(subject.heads[subject.labels.index("metacarpal2.L")] * 0.5
+                     + subject.heads[subject.labels.index("finger3-1.L")] * 0.5)
+        dorsum = to_vox(subject.vertices)[:, 1].min()
+        axes = np.array([40.0, 7.0, 35.0]) / sp
+        ctr[1] = dorsum - axes[1] - 1.0
+        g = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij", sparse=True)
+        bag = sum(((g[d] - ctr[d]) / axes[d]) ** 2 for d in range(3)) <= 1
+        vol[bag & ~inside] = 0.12
+        vol = ndimage.gaussian_filter(vol, 0.5)
+        if rng.random() < 0.3:  # motion: blur palm/fingers left-right, plus a ghost
+            sigma = rng.uniform(1.5, 3.0)
+            knuckles = to_vox(subject.heads[subject.labels.index("finger3-1.L")])[2]
+            moved = ndimage.gaussian_filter1d(vol, sigma / sp[0], axis=0)
+            start = int(max(knuckles - 25 / sp[2], 0))
+            vol[:, :, start:] = moved[:, :, start:]
+            shift = int(rng.integers(8, 20) / sp[0])
+            vol = vol + 0.12 * np.roll(vol, shift, axis=0)
+            info["motion"] = {"sigma_mm": round(float(sigma), 2), "ghost_shift_vox": shift}
+        else:
+            info["motion"] = None
+        c = [(np.arange(n) / max(n - 1, 1) - 0.5)[tuple(slice(None) if d == i else None for d in range(3))]
+             for i, n in enumerate(shape)]
+        coef = rng.normal(0, 0.15, size=4)
+        bias = 1 + coef[0] * c[0] + coef[1] * c[2] + coef[2] * c[0] * c[2] + coef[3] * (c[1] - 0.0)
+        vol = vol * bias.astype(np.float32)
+        sigma_n = 0.025
+        noise = rng.normal(0, sigma_n, size=(2, *shape)).astype(np.float32)
+        vol = np.sqrt((vol + noise[0]) ** 2 + noise[1] ** 2) * 1000.0
+    else:
+        vol = np.full(shape, -1000.0, np.float32)
+        vol[inside] = 40.0
+        vol[fat] = -100.0
+        # lungs: two ellipsoids in the chest, between the shoulders and the spine
+        sh_l, sh_r = (subject.heads[subject.labels.index(f"upperarm01.{s}")] for s in "LR")
+        spine = subject.heads[subject.labels.index("spine02")]
+        for sh in (sh_l, sh_r):
+            ctr = to_vox(np.array([0.55 * sh[0] + 0.45 * spine[0], spine[1] - 0.01, sh[2] - 0.13]))
+            axes = np.array([50.0, 65.0, 105.0]) / sp
+            lo = np.maximum(np.floor(ctr - axes).astype(int), 0)
+            hi = np.minimum(np.ceil(ctr + axes).astype(int) + 1, shape)
+            if np.any(hi <= lo):
+                continue
+            g = np.meshgrid(*[np.arange(lo[d], hi[d]) for d in range(3)], indexing="ij", sparse=True)
+            ell = sum(((g[d] - ctr[d]) / axes[d]) ** 2 for d in range(3)) <= 1
+            sl = tuple(slice(lo[d], hi[d]) for d in range(3))
+            lung = ell & inside[sl] & (skin_dist[sl] > 15) & (bone[sl] == 0)
+            vol[sl][lung] = -850.0
+        vol[bone == 2] = 300.0
+        vol[bone == 1] = rng.uniform(900, 1300)
+        # the table: two thin plates normal to the depth axis (Y), below (behind) the body
+        body_back = np.flatnonzero(inside.any(axis=(0, 2))).max()
+        gap = rng.uniform(2, 8)
+        y1 = int(body_back + np.ceil(gap / sp[1]))
+        thick, sep = max(int(round(4 / sp[1])), 1), int(round(40 / sp[1]))
+        cx = shape[0] / 2
+        half = int(min(240 / sp[0], shape[0] / 2))
+        xs = slice(int(cx - half), int(cx + half))
+        for y in (y1, y1 + sep):
+            vol[xs, y : y + thick, :] = 250.0
+        info["table_rows"] = [int(y1), int(y1 + sep)]
+        vol = ndimage.gaussian_filter(vol, 0.5)
+        vol += rng.normal(0, 20.0, size=shape).astype(np.float32)
+    return vol.astype(np.float32), _affine(origin, sp), info
+
+
+# ----------------------------------------------------------------------------------------------
+# Cohorts
+
+
+def cohort_dir(task: str, cfg: Mapping[str, Any]) -> Path:
+    """``renders/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>/``.
+
+    Subject ``i`` depends only on (seed, i) and the voxel size, so cohorts of different sizes share
+    one folder (a larger cohort adds subjects, a smaller one reads the first ``n``).
+    """
+    name, _ = COHORTS[parse_task(task)]
+    vox = "x".join(f"{v:g}" for v in _spacing(task, cfg))
+    return subdir("scans", name, f"seed{cfg['seed']}-vox{vox}")
+
+
+def _spacing(task: str, cfg: Mapping[str, Any]) -> tuple[float, float, float]:
+    key = "mr_voxel_mm" if task == "hand" else "ct_voxel_mm"
+    value = tuple(float(v) for v in cfg[key])
+    if len(value) != 3 or min(value) <= 0:
+        raise LandmarkError(f"{key}={cfg[key]!r} must be three positive voxel sizes in mm (x, depth, z)")
+    return value  # type: ignore[return-value]
+
+
+def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool = True) -> Path:
+    """Write the simulated cohort of ``task`` (skipping subjects whose files exist), then its manifest.
+
+    Sizes from ``cfg``: ``mr_subjects`` / ``ct_subjects``, voxel sizes ``mr_voxel_mm`` /
+    ``ct_voxel_mm`` (x = left-right, depth = antero-posterior, z = superior-inferior, mm), ``seed``.
+    Every file is written atomically; the manifest (with provenance and timing) last.
+    """
+    from tqdm.auto import tqdm
+
+    task = parse_task(task)
+    folder = cohort_dir(task, cfg)
+    n = int(cfg["mr_subjects"] if task == "hand" else cfg["ct_subjects"])
+    spacing = _spacing(task, cfg)
+    jitter = ANNOTATION_JITTER_MM[task]
+    names = landmark_names(task)
+    rows = []
+    start = time.perf_counter()
+    for i in tqdm(range(n), desc=f"simulating {COHORTS[task][0]}", disable=not progress):
+        subject = sample_subject(task, i, int(cfg["seed"]))
+        vol_path, mrk_path = folder / f"{subject.id}.nii.gz", folder / f"{subject.id}.mrk.json"
+        info: dict[str, Any] = {}
+        if not (vol_path.is_file() and mrk_path.is_file()):
+            vol, affine, info = simulate_scan(subject, task, spacing_mm=spacing, seed=int(cfg["seed"]), index=i)
+            save_nifti(vol_path, vol, affine, dtype=np.int16)
+            rng = _subject_rng(int(cfg["seed"]), task, 10_000 + i)
+            expert = subject.landmarks * 1000 + rng.normal(0, jitter, size=subject.landmarks.shape)
+            write_mrk_json(mrk_path, names, expert * np.array([-1.0, -1.0, 1.0]))  # model mm -> RAS
+        rows.append({"id": subject.id, **subject.params, **{k: str(v) for k, v in info.items()}})
+    import pandas as pd
+
+    from .provenance import atomic_path
+
+    with atomic_path(folder / "subjects.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    write_json(folder / "manifest.json", provenance(
+        cfg, task=task, n=n, voxel_mm=list(spacing), annotation_jitter_mm=jitter,
+        seconds=round(time.perf_counter() - start, 2), ids=[r["id"] for r in rows],
+    ))
+    return folder
+
+
+def user_folder(task: str, scan_dir: str | os.PathLike) -> Path:
+    """The folder of the user's scans for ``task``: ``scan_dir/mr_hand`` (or ``hand``) for the hand,
+    ``scan_dir/ct_body`` (or ``body``) for the body when such a subfolder exists, else ``scan_dir``."""
+    root = Path(scan_dir).expanduser()
+    for name in (COHORTS[parse_task(task)][0], task):
+        if (root / name).is_dir():
+            return root / name
+    return root
+
+
+def example(task: str, cfg: Mapping[str, Any], index: int = 0) -> tuple[Any, Any, Any]:
+    """Scan ``index`` of the cohort of ``task`` (simulated, generated if missing, or ``cfg.scan_dir``),
+    loaded, binarized twice (without and with table removal) and patched, for figures.
+
+    Returns
+    -------
+    scan : landmarklib.io.Scan
+    raw, projection : landmarklib.binarize.Projection
+        Without table removal and with ``cfg.table_min_mm`` (CT only; MR: the same).
+    """
+    task = parse_task(task)
+    if cfg.get("scan_dir"):
+        folder = user_folder(task, cfg["scan_dir"])
+    else:
+        load_cohort(task, cfg)
+        folder = cohort_dir(task, cfg)
+    vol, mrk = find_scans(folder)[index]
+    scan = load_scan(vol, mrk, task)
+    modality = COHORTS[task][1]
+    table = float(cfg["table_min_mm"]) if modality == "ct" else 0.0
+    raw = binarize_volume(scan.data, scan.affine, scan.landmarks_mm, modality=modality, source=str(vol))
+    proj = binarize_volume(scan.data, scan.affine, scan.landmarks_mm, modality=modality, table_min_mm=table,
+                           source=str(vol))
+    return scan, raw, proj
+
+
+def binarize_folder(
+    folder: str | os.PathLike, task: str, *, names: Mapping[str, str] | None = None,
+    threshold: float | None = None, table_min_mm: float = 0.0, ids: list[str] | None = None,
+    progress: bool = True,
+) -> LandmarkSet:
+    """Load every scan of ``folder`` (see :func:`landmarklib.io.find_scans`), binarize it, patch it.
+
+    ``ids`` restricts (and orders) the scans by file stem.
+
+    Returns a :class:`LandmarkSet` with ids = scan file stems, depth/landmark_depth in voxels along the
+    depth axis and ``mm_per_px``. Any bad scan stops with one :class:`LandmarkError` naming it;
+    nothing is written.
+    """
+    from tqdm.auto import tqdm
+
+    task = parse_task(task)
+    modality = COHORTS[task][1]
+    pairs = find_scans(folder)
+    if ids is not None:
+        by_id = {_scan_id(v): (v, m) for v, m in pairs}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise LandmarkError(f"{folder}: scans {missing} are missing; delete the folder to regenerate it")
+        pairs = [by_id[i] for i in ids]
+    masks, lms, ids_out, depth, ldepth, mm = [], [], [], [], [], []
+    for vol, mrk in tqdm(pairs, desc="binarizing", disable=not progress):
+        scan = load_scan(vol, mrk, task, names=names)
+        proj = binarize_volume(
+            scan.data, scan.affine, scan.landmarks_mm, modality=modality, threshold=threshold,
+            table_min_mm=table_min_mm if modality == "ct" else 0.0, source=str(vol),
+        )
+        patch = to_patch(proj, task)
+        masks.append(patch.mask)
+        lms.append(patch.landmarks)
+        ids_out.append(scan.id)
+        depth.append(patch.depth)
+        ldepth.append(patch.landmark_depth)
+        mm.append(patch.mm_per_px)
+    return LandmarkSet(
+        task=task, masks=np.stack(masks), landmarks=np.stack(lms), ids=np.array(ids_out), depth=np.stack(depth),
+        landmark_depth=np.stack(ldepth), mm_per_px=np.stack(mm),
+        meta={"source": str(folder), "modality": modality, "table_min_mm": table_min_mm},
+    )
+
+
+def load_cohort(task: str, cfg: Mapping[str, Any], *, names: Mapping[str, str] | None = None) -> LandmarkSet:
+    """The binarized scan cohort of ``task`` as a :class:`LandmarkSet`.
+
+    With ``cfg["scan_dir"]`` set, the user's scans in that folder (never cached, never written to).
+    Otherwise the simulated cohort of the profile, generated under ``renders/scans/`` if missing,
+    binarized once and cached as ``binarized-n<N>-table<mm>.npz`` next to it.
+
+    Parameters
+    ----------
+    task
+        ``"hand"`` (MR) or ``"body"`` (CT).
+    cfg
+        Resolved parameters (:func:`landmarklib.configure`): ``scan_dir``, ``table_min_mm``, sizes.
+    names
+        Optional ``{label in the landmark files: task landmark name}`` for real scans.
+    """
+    task = parse_task(task)
+    table = float(cfg["table_min_mm"])
+    if cfg.get("scan_dir"):
+        return binarize_folder(user_folder(task, cfg["scan_dir"]), task, names=names, table_min_mm=table)
+    folder = cohort_dir(task, cfg)
+    n = int(cfg["mr_subjects"] if task == "hand" else cfg["ct_subjects"])
+    manifest = folder / "manifest.json"
+    cached = folder / f"binarized-n{n}-table{table:g}.npz"
+    if not manifest.is_file() or read_json(manifest).get("n", 0) < n:
+        generate_cohort(task, cfg)
+        for old in folder.glob("binarized-*.npz"):
+            old.unlink()
+    if cached.is_file():
+        return LandmarkSet.load(cached)
+    ids = read_json(manifest)["ids"][:n]
+    data = binarize_folder(folder, task, table_min_mm=table, ids=ids)
+    data.meta.update(provenance=provenance(cfg, task=task))
+    data.save(cached)
+    return data
+
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures for the book
+
+
+def plot_scan(scan: Any, axes: Any, *, title: str = "") -> None:
+    """Three panels on ``axes`` (3 matplotlib axes): a frontal slice at the landmarks' mean depth, a
+    sagittal slice through the middle column, and the maximum-intensity projection along depth, all
+    in the camera frame (:func:`landmarklib.binarize.reorient`), with the voxel aspect ratio."""
+    from .binarize import reorient
+
+    view, view_aff, sp = reorient(scan.data, scan.affine)
+    inv = np.linalg.inv(view_aff)
+    vox = scan.landmarks_mm @ inv[:3, :3].T + inv[:3, 3]  # (k, 3) row, col, depth
+    d = int(np.clip(np.round(vox[:, 2].mean()), 0, view.shape[2] - 1))
+    c = view.shape[1] // 2
+    lo, hi = np.percentile(view, [1, 99.9])
+    panels = [(view[:, :, d], sp[0] / sp[1], f"frontal slice, depth {d}"),
+              (view[:, c, :], sp[0] / sp[2], f"sagittal slice, column {c}"),
+              (view.max(axis=2), sp[0] / sp[1], "MIP along depth")]
+    for ax, (img, aspect, name) in zip(axes, panels, strict=True):
+        ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, aspect=aspect, interpolation="nearest")
+        ax.set_title(f"{title} {name}".strip(), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].plot(vox[:, 1], vox[:, 0], "r+", ms=8)
+    axes[2].plot(vox[:, 1], vox[:, 0], "r+", ms=8)
+
+
+def plot_projection(proj: Any, axes: Any, *, title: str = "") -> None:
+    """Two panels: the binary image and the depth map (voxels), with the landmarks, real aspect."""
+    aspect = proj.pixel_mm[1] / proj.pixel_mm[0]
+    pts = proj.landmarks - 0.5  # continuous -> imshow's pixel-centre coordinates
+    axes[0].imshow(proj.mask, cmap="gray", aspect=aspect, interpolation="nearest")
+    im = axes[1].imshow(proj.depth, cmap="viridis", aspect=aspect, interpolation="nearest")
+    for ax, name in zip(axes, ("binary image", "depth map (voxels)"), strict=True):
+        ax.plot(pts[:, 0], pts[:, 1], "r+", ms=8)
+        ax.set_title(f"{title} {name}".strip(), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[1].figure.colorbar(im, ax=axes[1], fraction=0.046)
+
+
+def plot_patches(data: LandmarkSet, axes: Any, *, title: str = "") -> None:
+    """The first ``len(axes)`` patches of a :class:`LandmarkSet` with their landmarks."""
+    for ax, i in zip(np.ravel(axes), range(len(data)), strict=False):
+        ax.imshow(data.masks[i], cmap="gray", interpolation="nearest")
+        ax.plot(data.landmarks[i, :, 0] - 0.5, data.landmarks[i, :, 1] - 0.5, "r.", ms=5)
+        ax.set_title(f"{title} {data.ids[i]}".strip(), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def plot_table_removal(raw: Any, proj: Any, axes: Any, *, table_min_mm: float) -> None:
+    """Four panels: threshold only, above-air extent along depth (mm), and after table removal
+    (binary image and depth map)."""
+    aspect = proj.pixel_mm[1] / proj.pixel_mm[0]
+    axes[0].imshow(raw.mask, cmap="gray", aspect=aspect, interpolation="nearest")
+    axes[0].set_title("threshold only", fontsize=9)
+    im = axes[1].imshow(raw.count * raw.depth_mm, aspect=aspect, interpolation="nearest")
+    axes[1].set_title("above-air extent along depth (mm)", fontsize=9)
+    axes[1].figure.colorbar(im, ax=axes[1], fraction=0.046)
+    for ax in axes[:2]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    plot_projection(proj, axes[2:], title=f"extent < {table_min_mm:g} mm removed:")
+
+
+def depth_spread(data: LandmarkSet, depth_mm: float | None = None) -> Any:
+    """Per-landmark standard deviation of the landmark depth over a cohort (voxels, and mm if
+    ``depth_mm`` is given), next to the paper's values (Sec. 3) where it quotes them."""
+    import pandas as pd
+
+    from .paper import paper_values
+
+    sd = np.nanstd(data.landmark_depth, axis=0, ddof=1)
+    table = pd.DataFrame({"ours (voxels)": sd.round(2)}, index=list(data.landmark_names))
+    if depth_mm is not None:
+        table["ours (mm)"] = (sd * depth_mm).round(2)
+    paper = paper_values("depth_std")
+    paper = paper[paper["task"] == data.task].set_index("landmark")["value"]
+    table["paper (voxels)"] = paper.reindex(table.index)
+    return table
