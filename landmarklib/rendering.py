@@ -44,7 +44,8 @@ from .provenance import provenance, save_npz, write_json
 
 __all__ = [
     "BLOCK", "CULL", "Rendered", "fit_boxes", "rasterize", "render_meshes", "render_params", "render_block",
-    "render_range", "load_renders", "SyntheticStream", "store_key", "resolve_device",
+    "render_range", "load_renders", "SyntheticStream", "store_key", "resolve_device", "compare_with_blender",
+    "measure_throughput", "plot_samples",
 ]
 
 #: Samples computed together (one anny forward + one rasterization); sample ``i`` lies in block ``i // BLOCK``.
@@ -503,3 +504,65 @@ class SyntheticStream(torch.utils.data.IterableDataset):
 def landmark_count(task: str) -> int:
     """Number of landmarks of ``task``."""
     return len(landmark_names(task))
+
+
+# ------------------------------------------------------------------------------ notebook helpers
+
+
+def compare_with_blender(task: str, n: int, seed: int, *, engine: str = "workbench") -> dict[str, Any]:
+    """Render ``n`` samples of the distribution with this renderer and with Blender; compare them.
+
+    Returns
+    -------
+    dict
+        ``ours`` (:class:`Rendered`, numpy arrays), ``blender`` (masks, depth, seconds_per_image),
+        ``metrics`` (see :func:`landmarklib.blender_reference.compare`), ``pixel_m`` ``(n,)`` pixel size
+        in metres, ``ours_seconds_per_image`` (rasterizer only, same meshes).
+    """
+    from . import blender_reference
+
+    shape, pose_ = bodymodel.sample_params(task, n, seed)
+    posed = bodymodel.pose(task, shape, pose_)
+    render_meshes(task, *posed)  # warm-up
+    t0 = time.perf_counter()
+    ours = render_meshes(task, *posed)
+    ours_s = (time.perf_counter() - t0) / n
+    ref = blender_reference.render_with_blender(
+        posed.vertices.numpy(), posed.faces.numpy(), PATCH_SIZE[task], ours.scale.numpy(), ours.offset.numpy(),
+        ours.near.numpy(), engine=engine,
+    )
+    arr = _to_numpy(ours)
+    return {
+        "ours": arr, "blender": ref, "ours_seconds_per_image": ours_s, "pixel_m": 1.0 / arr["scale"],
+        "metrics": blender_reference.compare(arr["masks"], arr["depth"], ref["masks"], ref["depth"]),
+    }
+
+
+def measure_throughput(task: str, *, blocks: int = 1, seed: int = 0, device: str | torch.device = "cpu") -> dict[str, float]:
+    """Images/s of sampling + posing + rendering, over ``blocks`` blocks after one warm-up block."""
+    render_block(task, seed, 0, device=device)
+    t0 = time.perf_counter()
+    for b in range(1, blocks + 1):
+        render_block(task, seed, b, device=device)
+    seconds = time.perf_counter() - t0
+    return {"task": task, "images": blocks * BLOCK[task], "seconds": seconds,
+            "images_per_s": blocks * BLOCK[task] / seconds, "threads": torch.get_num_threads()}
+
+
+def plot_samples(ls: LandmarkSet, n: int = 6, *, axes: Any = None) -> Any:
+    """Silhouettes (top row) and depth maps (bottom row) of the first ``n`` samples, landmarks in red."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(2, n, figsize=(1.6 * n * ls.patch_size[0] / ls.patch_size[1] * 1.4 + 1, 5.5))
+    for j in range(n):
+        for row, image in enumerate((ls.masks[j], None if ls.depth is None else ls.depth[j])):
+            ax = axes[row, j]
+            if image is not None:
+                ax.imshow(image, cmap="gray" if row == 0 else "viridis", interpolation="nearest",
+                          extent=(0, ls.patch_size[0], ls.patch_size[1], 0))
+            ax.scatter(ls.landmarks[j, :, 0], ls.landmarks[j, :, 1], s=10, c="red")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, j].set_title(ls.ids[j].rsplit("-", 1)[-1], fontsize=8)
+    return axes
