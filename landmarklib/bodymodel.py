@@ -36,6 +36,10 @@ in metres in the frame above, landmarks in the order of :mod:`landmarklib.landma
 
 Landmarks (derived in code from the mesh and the rig, :func:`landmark_definition`)
 ----------------------------------------------------------------------------------
+The hand model is open at the wrist; :func:`pose` closes it with a fan of triangles around one extra
+vertex (the last one, at the centre of the wrist's boundary loop), so both meshes are closed and
+consistently oriented (inside/outside tests, back-face culling work).
+
 * fingertips, big-toe tips: the vertex mainly skinned to the last bone of the finger/toe that lies
   farthest along that bone's direction in the rest pose;
 * top of the head: the highest vertex mainly skinned to the ``head`` bone in the rest pose;
@@ -437,6 +441,26 @@ _BODY_JOINTS = (
 _HAND_PLACE = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
+@functools.lru_cache(maxsize=4)
+def _cap(task: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Faces closing the mesh's open boundary loop (the hand's wrist), as a fan around an extra vertex.
+
+    Returns ``(loop_vertices (L,), cap_faces (L, 3))`` with the extra vertex numbered ``V`` (one past
+    the model's last), or ``None`` for a closed mesh. The cap keeps the faces' orientation consistent.
+    """
+    faces = np.asarray(load_model(task).faces)
+    nv = int(load_model(task).template_vertices.shape[0])
+    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    undirected = np.sort(directed, axis=1)
+    _, inverse, counts = np.unique(undirected, axis=0, return_inverse=True, return_counts=True)
+    boundary = directed[counts[inverse.reshape(-1)] == 1]  # (L, 2) a -> b as used by their faces
+    if len(boundary) == 0:
+        return None
+    loop = np.unique(boundary)
+    cap = np.stack([boundary[:, 1], boundary[:, 0], np.full(len(boundary), nv)], axis=1)  # b, a, centre
+    return torch.as_tensor(loop), torch.as_tensor(cap)
+
+
 class Posed(NamedTuple):
     """Posed meshes of one batch, metres, study frame.
 
@@ -572,6 +596,11 @@ def pose(
             verts = verts @ rot.transpose(1, 2)
             lm = lm @ rot.transpose(1, 2)
     faces = torch.as_tensor(model.faces, device=device).long()
+    cap = _cap(task)
+    if cap is not None:  # close the wrist: one extra vertex at the centre of the boundary loop
+        loop, cap_faces = (c.to(device) for c in cap)
+        verts = torch.cat((verts, verts[:, loop].mean(dim=1, keepdim=True)), dim=1)
+        faces = torch.cat((faces, cap_faces.long()))
     return Posed(verts.contiguous(), faces, lm.contiguous())
 
 

@@ -50,6 +50,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "hand_renders": 2_000,
         "body_renders": 1_000,
         "shard_size": 1_000,
+        "bpy_meshes": 3,  # meshes rendered with Blender for the reference comparison (01_rendering)
         "mr_subjects": 12,
         "ct_subjects": 6,
         "pretrain_epochs": 2,
@@ -70,6 +71,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "hand_renders": 100_000,
         "body_renders": 40_000,
         "shard_size": 10_000,
+        "bpy_meshes": 10,
         "mr_subjects": 132,
         "ct_subjects": 20,
         "pretrain_epochs": 5,
@@ -89,6 +91,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "hand_renders": 2_200_000,  # "around 2.2M synthetic images" (Sec. 3)
         "body_renders": 600_000,  # "600,000 synthetic images" (Sec. 3)
         "shard_size": 50_000,
+        "bpy_meshes": 20,
         "mr_subjects": 132,  # N = 132 MR hands
         "ct_subjects": 20,  # N = 20 CT bodies
         "pretrain_epochs": 30,

@@ -44,15 +44,17 @@ from .provenance import provenance, save_npz, write_json
 
 __all__ = [
     "BLOCK", "CULL", "Rendered", "fit_boxes", "rasterize", "render_meshes", "render_params", "render_block",
-    "render_range", "load_renders", "SyntheticStream", "store_key", "resolve_device",
+    "render_range", "load_renders", "SyntheticStream", "store_key", "resolve_device", "compare_with_blender",
+    "measure_throughput", "plot_samples",
 ]
 
 #: Samples computed together (one anny forward + one rasterization); sample ``i`` lies in block ``i // BLOCK``.
 BLOCK: dict[str, int] = {"hand": 250, "body": 50}
 
-#: Back-face culling per task (see :func:`rasterize`): the body mesh is closed, so its front faces alone
-#: give the same silhouette and depth (checked in the tests); the hand mesh is open at the wrist.
-CULL: dict[str, int] = {"hand": 0, "body": -1}
+#: Back-face culling per task (see :func:`rasterize`): both meshes are closed (the hand by the wrist cap
+#: of :func:`landmarklib.bodymodel.pose`), so their front faces alone give the same silhouette and depth
+#: (checked in the tests) at half the cost.
+CULL: dict[str, int] = {"hand": -1, "body": -1}
 
 #: Bumped when the renderer's output changes (part of the storage key).
 RENDER_VERSION = 1
@@ -160,7 +162,7 @@ def rasterize(
     Hand-written because no maintained CPU rasterizer for torch exists (pytorch3d and nvdiffrast need
     compiled CUDA extensions). Each triangle's barycentric coordinates and depth are planes
     ``w = w0 + p dx + q dy`` from the first pixel centre of its bounding box; all triangles of one
-    ``nx x ny`` bounding-box class are evaluated with one ``(3K, 3) @ (3, nx ny)`` product, and the
+    ``nx x ny`` bounding-box class are evaluated with one ``(3, K, 3) @ (3, nx ny)`` product, and the
     depths are reduced into the z-buffer with ``scatter_reduce(amin)``.
     """
     pw, ph = patch_size
@@ -169,9 +171,9 @@ def rasterize(
     dev, dt = points.device, points.dtype
     zbuf = torch.full((bsz * ph * pw,), float("inf"), dtype=dt, device=dev)
     # 1. per triangle: signed area and the pixel centres of its bounding box -> a size class
-    tri = points[:, faces]  # (B, F, 3, 2)
-    xa, xb, xc = tri[..., 0, 0], tri[..., 1, 0], tri[..., 2, 0]
-    ya, yb, yc = tri[..., 0, 1], tri[..., 1, 1], tri[..., 2, 1]
+    px_, py_ = points[..., 0].contiguous(), points[..., 1].contiguous()
+    xa, xb, xc = (px_.index_select(1, faces[:, i]) for i in range(3))  # (B, F) each, contiguous
+    ya, yb, yc = (py_.index_select(1, faces[:, i]) for i in range(3))
     area = (xb - xa) * (yc - ya) - (yb - ya) * (xc - xa)
     ox = torch.ceil(torch.minimum(torch.minimum(xa, xb), xc) - 0.5).clamp(min=0)
     oy = torch.ceil(torch.minimum(torch.minimum(ya, yb), yc) - 0.5).clamp(min=0)
@@ -200,7 +202,7 @@ def rasterize(
     dza, dzb = za - zc, zb - zc
     planes = torch.stack(
         (wa0, pa, qa, wb0, pb, qb, zc + wa0 * dza + wb0 * dzb, pa * dza + pb * dzb, qa * dza + qb * dzb), dim=-1
-    ).reshape(-1, 3, 3)  # (K, plane, coefficient): value = c0 + c1 dx + c2 dy
+    ).reshape(-1, 3, 3).transpose(0, 1).contiguous()  # (plane, K, coefficient): value = c0 + c1 dx + c2 dy
     pix0 = b * (ph * pw) + oy.to(torch.int64) * pw + ox.to(torch.int64)
     # 3. each class: evaluate the planes on its nx x ny pixel grid with one GEMM, reduce into the z-buffer
     eps = -1e-6
@@ -213,13 +215,15 @@ def rasterize(
         start += count
         mx, my = (cls - 1) // big + 1, (cls - 1) % big + 1
         if mx == big or my == big:
-            _rasterize_large(zbuf, planes[sl], pix0[sl], nx.reshape(-1)[order[sl]], ny.reshape(-1)[order[sl]], pw, eps)
+            _rasterize_large(
+                zbuf, planes[:, sl].transpose(0, 1), pix0[sl], nx.reshape(-1)[order[sl]], ny.reshape(-1)[order[sl]],
+                pw, eps,
+            )
             continue
         dy, dx = torch.meshgrid(torch.arange(my, device=dev), torch.arange(mx, device=dev), indexing="ij")
         basis = torch.stack((torch.ones(mx * my, dtype=dt, device=dev), dx.reshape(-1).to(dt), dy.reshape(-1).to(dt)))
-        val = (planes[sl].reshape(-1, 3) @ basis).reshape(count, 3, mx * my)
-        wa, wb, z = val.unbind(1)
-        inside = (wa >= eps) & (wb >= eps) & (wa + wb <= 1 - eps)
+        wa, wb, z = planes[:, sl] @ basis  # three (count, mx * my) contiguous products
+        inside = torch.minimum(torch.minimum(wa, wb), 1 - wa - wb) >= eps
         z = torch.where(inside, z, torch.full_like(z, float("inf")))
         target = pix0[sl, None] + (dy * pw + dx).reshape(1, -1)
         zbuf.scatter_reduce_(0, target.reshape(-1), z.reshape(-1), reduce="amin")
@@ -500,3 +504,65 @@ class SyntheticStream(torch.utils.data.IterableDataset):
 def landmark_count(task: str) -> int:
     """Number of landmarks of ``task``."""
     return len(landmark_names(task))
+
+
+# ------------------------------------------------------------------------------ notebook helpers
+
+
+def compare_with_blender(task: str, n: int, seed: int, *, engine: str = "workbench") -> dict[str, Any]:
+    """Render ``n`` samples of the distribution with this renderer and with Blender; compare them.
+
+    Returns
+    -------
+    dict
+        ``ours`` (:class:`Rendered`, numpy arrays), ``blender`` (masks, depth, seconds_per_image),
+        ``metrics`` (see :func:`landmarklib.blender_reference.compare`), ``pixel_m`` ``(n,)`` pixel size
+        in metres, ``ours_seconds_per_image`` (rasterizer only, same meshes).
+    """
+    from . import blender_reference
+
+    shape, pose_ = bodymodel.sample_params(task, n, seed)
+    posed = bodymodel.pose(task, shape, pose_)
+    render_meshes(task, *posed)  # warm-up
+    t0 = time.perf_counter()
+    ours = render_meshes(task, *posed)
+    ours_s = (time.perf_counter() - t0) / n
+    ref = blender_reference.render_with_blender(
+        posed.vertices.numpy(), posed.faces.numpy(), PATCH_SIZE[task], ours.scale.numpy(), ours.offset.numpy(),
+        ours.near.numpy(), engine=engine,
+    )
+    arr = _to_numpy(ours)
+    return {
+        "ours": arr, "blender": ref, "ours_seconds_per_image": ours_s, "pixel_m": 1.0 / arr["scale"],
+        "metrics": blender_reference.compare(arr["masks"], arr["depth"], ref["masks"], ref["depth"]),
+    }
+
+
+def measure_throughput(task: str, *, blocks: int = 1, seed: int = 0, device: str | torch.device = "cpu") -> dict[str, float]:
+    """Images/s of sampling + posing + rendering, over ``blocks`` blocks after one warm-up block."""
+    render_block(task, seed, 0, device=device)
+    t0 = time.perf_counter()
+    for b in range(1, blocks + 1):
+        render_block(task, seed, b, device=device)
+    seconds = time.perf_counter() - t0
+    return {"task": task, "images": blocks * BLOCK[task], "seconds": seconds,
+            "images_per_s": blocks * BLOCK[task] / seconds, "threads": torch.get_num_threads()}
+
+
+def plot_samples(ls: LandmarkSet, n: int = 6, *, axes: Any = None) -> Any:
+    """Silhouettes (top row) and depth maps (bottom row) of the first ``n`` samples, landmarks in red."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(2, n, figsize=(1.6 * n * ls.patch_size[0] / ls.patch_size[1] * 1.4 + 1, 5.5))
+    for j in range(n):
+        for row, image in enumerate((ls.masks[j], None if ls.depth is None else ls.depth[j])):
+            ax = axes[row, j]
+            if image is not None:
+                ax.imshow(image, cmap="gray" if row == 0 else "viridis", interpolation="nearest",
+                          extent=(0, ls.patch_size[0], ls.patch_size[1], 0))
+            ax.scatter(ls.landmarks[j, :, 0], ls.landmarks[j, :, 1], s=10, c="red")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, j].set_title(ls.ids[j].rsplit("-", 1)[-1], fontsize=8)
+    return axes

@@ -65,11 +65,12 @@ def test_rasterize_square_exact():
     assert sorted(kept) == [0, 400]
 
 
-def test_body_culling_is_exact():
-    s, p = bm.sample_params("body", 6, seed=11)
-    posed = bm.pose("body", s, p)
-    a = R.render_meshes("body", *posed, cull=0)
-    b = R.render_meshes("body", *posed, cull=R.CULL["body"])
+@pytest.mark.parametrize("task", ["hand", "body"])
+def test_culling_is_exact(task):
+    s, p = bm.sample_params(task, 6, seed=11)
+    posed = bm.pose(task, s, p)
+    a = R.render_meshes(task, *posed, cull=0)
+    b = R.render_meshes(task, *posed, cull=R.CULL[task])
     assert torch.equal(a.masks, b.masks)
     assert torch.allclose(a.depth[a.masks], b.depth[b.masks])
 
