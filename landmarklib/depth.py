@@ -1,0 +1,857 @@
+"""The depth experiment (Riegler et al. 2015, Sec. 3 "Infer Depth ..." and Fig. 4).
+
+Binary patches give only the 2D position of a landmark. The paper refines it with a CNN trained on
+*depth* patches: per image, the depth of the pixels that belong to the hand is normalised to zero mean
+and unit standard deviation, background pixels are set to 3, and the depth annotation of every landmark
+is normalised with the same per-image mean and standard deviation (:func:`normalize_depth`,
+:func:`normalize_landmark_depth`, inverse :meth:`DepthStats.invert`). The network is the Table 1 CNN
+with three outputs per landmark ``(x, y, depth)``, pretrained on synthetic depth renders and fine-tuned
+on the MR hands with the same 3-fold cross-validation as the 2D experiment. Its depth estimates are
+mapped back to voxels with the test image's own statistics (computed from its depth map, never from its
+annotation) and compared with the baseline of the paper: the mean depth of the training-fold annotations
+(:func:`mean_depth_baseline`).
+
+Units: synthetic depth is in model units (metres), scan depth in voxels along the depth axis; a
+normalised depth is unit-free. Landmark positions are ``(x, y)`` patch pixels (see
+:mod:`landmarklib.geometry`); the network regresses them in ``[-1, 1]`` (eq. 1).
+
+Results are written like :func:`landmarklib.results.write_predictions` (same columns plus
+``depth_true``/``depth_pred`` in voxels) but under ``renders/results/<profile>/depth/``, with the methods
+:data:`DEPTH_METHODS`, because the depth CNN is a different model from the 2D ``CNN(ft)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import LandmarkSet
+from .errors import LandmarkError
+from .geometry import from_unit
+from .landmarks import landmark_names
+from .paths import subdir
+from .provenance import atomic_path, provenance, write_json
+from .results import COLUMNS
+
+__all__ = [
+    "BACKGROUND",
+    "DEPTH_METHODS",
+    "C6_BAND",
+    "DepthStats",
+    "normalize_depth",
+    "normalize_landmark_depth",
+    "depth_targets",
+    "depth_spread",
+    "mean_depth_baseline",
+    "depth_frame",
+    "write_depth_predictions",
+    "read_depth_predictions",
+    "depth_errors",
+    "fig4_table",
+    "ratio_with_ci",
+    "c6_verdict",
+    "claim_c6",
+    "compare_2d",
+    "default_model_factory",
+    "train_depth_cnn",
+    "predict_depth_cnn",
+    "crossvalidate_depth_cnn",
+    "run_depth_experiment",
+    "plot_normalized_examples",
+    "plot_fig4",
+]
+
+#: Value of background pixels in a normalised depth image (paper, Sec. 3).
+BACKGROUND = 3.0
+
+#: The two methods of Fig. 4: the training-fold mean depth and the depth-input CNN.
+DEPTH_METHODS: tuple[str, ...] = ("mean depth", "CNN(depth)")
+
+#: C6 ("reduces the depth error to about a third"): the CNN/baseline error ratio counts as "about a
+#: third" when its whole bootstrap 95% CI lies inside this band (a third, within a factor 2 each way).
+C6_BAND: tuple[float, float] = (1 / 6, 2 / 3)
+
+
+# --------------------------------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DepthStats:
+    """Per-image statistics of the hand pixels' depth, in the depth map's own unit.
+
+    Attributes
+    ----------
+    mean, std
+        ``(N,)`` float64 mean and (population) standard deviation of the depth of the hand pixels.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.mean)
+
+    def _bcast(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim < 1 or len(values) != len(self.mean):
+            raise LandmarkError(
+                f"depth values must have {len(self.mean)} rows (one per image), got {values.shape}"
+            )
+        shape = (len(self.mean),) + (1,) * (values.ndim - 1)
+        return values, self.mean.reshape(shape), self.std.reshape(shape)
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Original units -> normalised: ``(d - mean_i) / std_i`` for ``(N, ...)`` values of image ``i``."""
+        values, mean, std = self._bcast(values)
+        return (values - mean) / std
+
+    def invert(self, values: np.ndarray) -> np.ndarray:
+        """Normalised -> original units (metres for renders, voxels for scans): ``d * std_i + mean_i``."""
+        values, mean, std = self._bcast(values)
+        return values * std + mean
+
+    def subset(self, index: np.ndarray | slice) -> DepthStats:
+        return DepthStats(self.mean[index], self.std[index])
+
+
+def _hand_pixels(depth: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+    hand = np.isfinite(depth)
+    if masks is not None:
+        masks = np.asarray(masks, dtype=bool)
+        if masks.shape != depth.shape:
+            raise LandmarkError(f"masks {masks.shape} and depth {depth.shape} must have the same shape")
+        hand &= masks
+    return hand
+
+
+def normalize_depth(
+    depth: np.ndarray, masks: np.ndarray | None = None, *, background: float = BACKGROUND
+) -> tuple[np.ndarray, DepthStats]:
+    """Normalise depth patches as in the paper (Sec. 3).
+
+    Parameters
+    ----------
+    depth
+        ``(N, p_h, p_w)`` depth maps (any unit), ``NaN`` on the background.
+    masks
+        Optional ``(N, p_h, p_w)`` bool silhouettes; a hand pixel is one inside the mask with a finite
+        depth (``None``: every finite pixel).
+    background
+        Value given to every non-hand pixel (the paper: 3).
+
+    Returns
+    -------
+    images
+        ``(N, p_h, p_w)`` float32: hand pixels with zero mean and unit (population) std per image,
+        background pixels ``background``.
+    stats
+        The per-image :class:`DepthStats` (for the annotations and the inverse map).
+
+    Raises
+    ------
+    LandmarkError
+        An image with fewer than two hand pixels or a constant hand depth (no std to divide by).
+    """
+    depth = np.asarray(depth, dtype=np.float64)
+    if depth.ndim != 3:
+        raise LandmarkError(f"depth must be (N, p_h, p_w), got {depth.shape}")
+    hand = _hand_pixels(depth, masks)
+    count = hand.sum(axis=(1, 2))
+    values = np.where(hand, depth, 0.0)
+    mean = values.sum(axis=(1, 2)) / np.maximum(count, 1)
+    var = (np.where(hand, depth - mean[:, None, None], 0.0) ** 2).sum(axis=(1, 2)) / np.maximum(count, 1)
+    std = np.sqrt(var)
+    bad = np.flatnonzero((count < 2) | ~(std > 0))
+    if bad.size:
+        raise LandmarkError(
+            f"{bad.size} depth image(s) (first index {bad[0]}) have fewer than 2 hand pixels or a constant "
+            "depth; check the depth maps (NaN on the background, finite on the hand)"
+        )
+    images = np.where(hand, (depth - mean[:, None, None]) / std[:, None, None], background)
+    return images.astype(np.float32), DepthStats(mean, std)
+
+
+def normalize_landmark_depth(landmark_depth: np.ndarray, stats: DepthStats) -> np.ndarray:
+    """``(N, k)`` landmark depths normalised with the SAME per-image mean/std as the image (float32)."""
+    return stats.apply(landmark_depth).astype(np.float32)
+
+
+def depth_targets(samples: LandmarkSet) -> tuple[np.ndarray, np.ndarray, DepthStats]:
+    """Network inputs and targets of a :class:`LandmarkSet` with depth.
+
+    Returns
+    -------
+    images
+        ``(N, 1, p_h, p_w)`` float32 normalised depth patches.
+    targets
+        ``(N, 3 k)`` float32, per landmark ``(x, y, depth)``: ``x, y`` in ``[-1, 1]`` (eq. 1) and the
+        normalised depth, landmark after landmark.
+    stats
+        Per-image :class:`DepthStats`.
+    """
+    if samples.depth is None or samples.landmark_depth is None:
+        raise LandmarkError(
+            f"the {samples.task} set has no depth maps/landmark depth; load renders or scans with depth"
+        )
+    images, stats = normalize_depth(samples.depth, samples.masks)
+    zs = normalize_landmark_depth(samples.landmark_depth, stats)
+    targets = np.concatenate([samples.unit_landmarks(), zs[..., None]], axis=-1)  # (N, k, 3)
+    return images[:, None], targets.reshape(len(samples), -1).astype(np.float32), stats
+
+
+def depth_spread(landmark_depth: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
+    """Cohort spread of landmark depth: standard deviation from the mean, per landmark.
+
+    Parameters
+    ----------
+    landmark_depth
+        ``(N, k)`` depths (voxels for scans).
+    names
+        The ``k`` landmark names.
+
+    Returns
+    -------
+    DataFrame
+        ``landmark, mean, std`` (sample std, ``ddof=1``) and ``expected_mae``, the mean absolute error
+        of predicting the mean if the depths were Gaussian (``std * sqrt(2/pi)``), the baseline's
+        expected error.
+    """
+    d = np.asarray(landmark_depth, dtype=np.float64)
+    std = d.std(axis=0, ddof=1)
+    return pd.DataFrame(
+        {
+            "landmark": list(names),
+            "mean": d.mean(axis=0),
+            "std": std,
+            "expected_mae": std * np.sqrt(2 / np.pi),
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Baseline
+# --------------------------------------------------------------------------------------------------
+def _fold_index(ids: np.ndarray, folds: Sequence[Mapping[str, Sequence[str]]]) -> np.ndarray:
+    fold = np.full(len(ids), -1)
+    for f, split in enumerate(folds):
+        fold[np.isin(ids, np.asarray(split["test"], dtype=str))] = f
+    if (fold < 0).any():
+        raise LandmarkError(
+            f"subjects {sorted(set(ids[fold < 0]))[:5]} are in no test fold; delete the folds file"
+        )
+    return fold
+
+
+def mean_depth_baseline(
+    landmark_depth: np.ndarray, ids: Sequence[str], folds: Sequence[Mapping[str, Sequence[str]]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's baseline: each test image gets the mean depth of the training-fold annotations.
+
+    Parameters
+    ----------
+    landmark_depth
+        ``(N, k)`` annotated depths (voxels).
+    ids
+        ``(N,)`` subject id of each image (several images may share one).
+    folds
+        ``[{"train": [...], "test": [...]}, ...]`` as from :func:`landmarklib.folds.ensure_folds`.
+
+    Returns
+    -------
+    pred
+        ``(N, k)`` the per-landmark mean over the images of the training subjects of the image's fold.
+    fold
+        ``(N,)`` fold index of each image.
+    """
+    d = np.asarray(landmark_depth, dtype=np.float64)
+    ids = np.asarray(ids).astype(str)
+    fold = _fold_index(ids, folds)
+    pred = np.empty_like(d)
+    for f, split in enumerate(folds):
+        train = np.isin(ids, np.asarray(split["train"], dtype=str))
+        if not train.any():
+            raise LandmarkError(f"fold {f} has no training images")
+        pred[fold == f] = d[train].mean(axis=0)
+    return pred, fold
+
+
+# --------------------------------------------------------------------------------------------------
+# Result files
+# --------------------------------------------------------------------------------------------------
+def _slug(method: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", method.lower()).strip("-")
+
+
+def depth_frame(
+    *,
+    method: str,
+    fold: int | Sequence[int] | np.ndarray,
+    samples: LandmarkSet,
+    depth_pred: np.ndarray,
+    pred_px: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The long prediction table of :mod:`landmarklib.results` with ``depth_true``/``depth_pred``.
+
+    Parameters
+    ----------
+    method
+        One of :data:`DEPTH_METHODS`.
+    samples
+        The scans (ids, 2D and depth ground truth, mm per pixel).
+    depth_pred
+        ``(N, k)`` estimated depth (voxels).
+    pred_px
+        ``(N, k, 2)`` estimated 2D position (patch pixels); ``None`` (the baseline): ``NaN``.
+    """
+    if method not in DEPTH_METHODS:
+        raise LandmarkError(f"unknown depth method {method!r}; use one of {', '.join(DEPTH_METHODS)}")
+    if samples.landmark_depth is None:
+        raise LandmarkError("the scans have no landmark depth")
+    n, k = len(samples), len(samples.landmark_names)
+    pred_px = np.full((n, k, 2), np.nan) if pred_px is None else np.asarray(pred_px, float)
+    depth_pred = np.asarray(depth_pred, float)
+    if pred_px.shape != (n, k, 2) or depth_pred.shape != (n, k):
+        raise LandmarkError(
+            f"predictions must be ({n}, {k}, 2) and ({n}, {k}); got {pred_px.shape}, {depth_pred.shape}"
+        )
+    mm = np.full((n, 2), np.nan) if samples.mm_per_px is None else samples.mm_per_px.astype(float)
+    true = samples.landmarks.astype(float)
+    return pd.DataFrame(
+        {
+            "task": samples.task,
+            "method": method,
+            "fold": np.repeat(np.broadcast_to(np.asarray(fold, dtype=int), (n,)), k),
+            "subject": np.repeat(samples.ids, k),
+            "landmark": np.tile(samples.landmark_names, n),
+            "x_true": true[..., 0].ravel(),
+            "y_true": true[..., 1].ravel(),
+            "x_pred": pred_px[..., 0].ravel(),
+            "y_pred": pred_px[..., 1].ravel(),
+            "mm_per_px_x": np.repeat(mm[:, 0], k),
+            "mm_per_px_y": np.repeat(mm[:, 1], k),
+            "depth_true": samples.landmark_depth.astype(float).ravel(),
+            "depth_pred": depth_pred.ravel(),
+        }
+    )
+
+
+def _depth_dir(profile: str, renders_dir: str | os.PathLike | None) -> Path:
+    return subdir("results", profile, "depth", renders_dir=renders_dir)
+
+
+def write_depth_predictions(
+    frame: pd.DataFrame,
+    *,
+    params: Mapping[str, Any],
+    renders_dir: str | os.PathLike | None = None,
+    **extra: Any,
+) -> Path:
+    """Write one method's depth table atomically, with a provenance sidecar; returns the CSV path.
+
+    The file is ``renders/results/<profile>/depth/<task>_<method-slug>.csv`` (+ ``.json``).
+    """
+    needed = [*COLUMNS, "depth_true", "depth_pred"]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise LandmarkError(f"depth prediction table lacks columns {missing}")
+    tasks, methods = frame["task"].unique(), frame["method"].unique()
+    if len(tasks) != 1 or len(methods) != 1:
+        raise LandmarkError("write one depth table per (task, method)")
+    folder = _depth_dir(params["profile"], renders_dir)
+    csv = folder / f"{tasks[0]}_{_slug(methods[0])}.csv"
+    with atomic_path(csv) as tmp:
+        frame[needed].to_csv(tmp, index=False)
+    write_json(
+        csv.with_suffix(".json"),
+        provenance(params, task=tasks[0], method=methods[0], rows=len(frame), unit="voxel", **extra),
+    )
+    return csv
+
+
+def read_depth_predictions(
+    profile: str, *, task: str = "hand", renders_dir: str | os.PathLike | None = None
+) -> pd.DataFrame:
+    """All depth tables of ``profile`` and ``task``, concatenated."""
+    folder = _depth_dir(profile, renders_dir)
+    files = sorted(folder.glob(f"{task}_*.csv"))
+    if not files:
+        raise LandmarkError(f"no depth predictions in {folder}; run book/07_depth.ipynb first")
+    return pd.concat([pd.read_csv(f, dtype={"subject": str}) for f in files], ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation: Fig. 4, claim C6, 2D comparison
+# --------------------------------------------------------------------------------------------------
+def depth_errors(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``abs_depth_error`` (voxels) and ``error_px`` (Euclidean 2D error, patch px) columns."""
+    out = frame.copy()
+    out["abs_depth_error"] = (out["depth_pred"] - out["depth_true"]).abs()
+    out["error_px"] = np.hypot(out["x_pred"] - out["x_true"], out["y_pred"] - out["y_true"])
+    return out
+
+
+def _bootstrap_mean_ci(values: np.ndarray, n_resamples: int, seed: int) -> tuple[float, float]:
+    from scipy.stats import bootstrap
+
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2 or np.ptp(values) == 0:
+        return float(values.mean()), float(values.mean())
+    res = bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=n_resamples,
+        confidence_level=0.95,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def fig4_table(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Fig. 4 as a table: mean absolute depth error per method and landmark with bootstrap 95% CIs.
+
+    Parameters
+    ----------
+    frame
+        Depth prediction rows (:func:`depth_frame`), one or both :data:`DEPTH_METHODS`.
+
+    Returns
+    -------
+    DataFrame
+        ``method, landmark, mae, ci_low, ci_high, n, paper`` (voxels); ``paper`` from
+        :func:`landmarklib.paper.paper_values` ``("fig4")``. Resampling unit: the image.
+    """
+    from .paper import paper_values
+
+    errors = depth_errors(frame)
+    paper = paper_values("fig4").set_index(["method", "landmark"])["value"]
+    rows = []
+    for (method, landmark), group in errors.groupby(["method", "landmark"], sort=False):
+        e = group["abs_depth_error"].to_numpy()
+        lo, hi = _bootstrap_mean_ci(e, n_resamples, seed)
+        rows.append(
+            {
+                "method": method,
+                "landmark": landmark,
+                "mae": e.mean(),
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": len(e),
+                "paper": paper.get((method, landmark), np.nan),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["method"] = pd.Categorical(table["method"], [m for m in DEPTH_METHODS if m in set(table["method"])])
+    table["landmark"] = pd.Categorical(table["landmark"], landmark_names(frame["task"].iloc[0]))
+    table = table.sort_values(["method", "landmark"]).reset_index(drop=True)
+    return table.astype({"method": str, "landmark": str})
+
+
+def ratio_with_ci(
+    cnn_errors: np.ndarray, baseline_errors: np.ndarray, *, n_resamples: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """``mean(cnn) / mean(baseline)`` with a paired bootstrap 95% CI over images.
+
+    Parameters
+    ----------
+    cnn_errors, baseline_errors
+        ``(N, k)`` absolute depth errors of the same images and landmarks (rows resampled together).
+
+    Returns
+    -------
+    ratio, ci_low, ci_high
+    """
+    a = np.asarray(cnn_errors, dtype=float).reshape(len(cnn_errors), -1)
+    b = np.asarray(baseline_errors, dtype=float).reshape(len(baseline_errors), -1)
+    if a.shape != b.shape:
+        raise LandmarkError(f"paired errors must have the same shape, got {a.shape} and {b.shape}")
+    ratio = a.mean() / b.mean()
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(n_resamples, len(a)))
+    boot = a[idx].mean(axis=(1, 2)) / b[idx].mean(axis=(1, 2))
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return float(ratio), float(lo), float(hi)
+
+
+def c6_verdict(ratio: float, ci_low: float, ci_high: float, *, band: tuple[float, float] = C6_BAND) -> str:
+    """Verdict on claim C6, "the CNN reduces the depth error to about a third of the baseline's".
+
+    Rule (``ratio`` = mean CNN error / mean baseline error, CI = bootstrap 95% over images):
+
+    * ``"supported"``: the whole CI lies in ``band`` (default ``[1/6, 2/3]``: a third, within a
+      factor 2 either way);
+    * ``"stronger than claimed"``: the CI lies entirely below ``band[0]``;
+    * ``"partly supported"``: the CNN is clearly better (CI entirely below 1) but the CI is not inside
+      ``band`` (the reduction is smaller than about a third, or too uncertain to say);
+    * ``"not supported"``: the CI reaches 1 or above (no clear reduction at all).
+
+    Examples
+    --------
+    >>> c6_verdict(0.33, 0.30, 0.37)
+    'supported'
+    >>> c6_verdict(0.9, 0.8, 1.1)
+    'not supported'
+    """
+    if not ci_low <= ratio <= ci_high:
+        raise LandmarkError(f"ratio {ratio} lies outside its CI [{ci_low}, {ci_high}]")
+    lo_band, hi_band = band
+    if ci_high >= 1:
+        return "not supported"
+    if ci_high < lo_band:
+        return "stronger than claimed"
+    if ci_low >= lo_band and ci_high <= hi_band:
+        return "supported"
+    return "partly supported"
+
+
+def claim_c6(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Claim C6 on depth prediction rows of both :data:`DEPTH_METHODS`.
+
+    Returns
+    -------
+    dict
+        ``ours``, ``ci_low``, ``ci_high`` (our error ratio CNN/baseline over all fingertips),
+        ``paper`` (the same ratio from the paper's Fig. 4 values), ``mae_cnn``, ``mae_baseline``
+        (voxels), ``verdict`` (:func:`c6_verdict`) and ``rule`` (its text).
+    """
+    from .paper import paper_values
+
+    errors = depth_errors(frame)
+    wide = errors.pivot_table(index=["subject", "landmark"], columns="method", values="abs_depth_error")
+    missing = [m for m in DEPTH_METHODS if m not in wide.columns]
+    if missing:
+        raise LandmarkError(f"claim C6 needs rows of {missing}; run the depth experiment first")
+    k = errors["landmark"].nunique()
+    cnn = wide["CNN(depth)"].to_numpy().reshape(-1, k)
+    base = wide["mean depth"].to_numpy().reshape(-1, k)
+    ratio, lo, hi = ratio_with_ci(cnn, base, n_resamples=n_resamples, seed=seed)
+    paper = paper_values("fig4").groupby("method")["value"].mean()
+    return {
+        "ours": ratio,
+        "ci_low": lo,
+        "ci_high": hi,
+        "paper": float(paper["CNN(depth)"] / paper["mean depth"]),
+        "mae_cnn": float(cnn.mean()),
+        "mae_baseline": float(base.mean()),
+        "verdict": c6_verdict(ratio, lo, hi),
+        "rule": (
+            f"supported if the bootstrap 95% CI of the error ratio CNN/baseline lies in "
+            f"[{C6_BAND[0]:.3f}, {C6_BAND[1]:.3f}] (a third within a factor 2); stronger than claimed if "
+            "below; partly supported if below 1 but not in the band; not supported if it reaches 1"
+        ),
+    }
+
+
+def compare_2d(
+    depth_frame_: pd.DataFrame, binary_frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """2D error of the depth-input CNN against the binary-input ``CNN(ft)``, on the common images.
+
+    Parameters
+    ----------
+    depth_frame_
+        Rows of ``CNN(depth)`` (:func:`depth_frame`).
+    binary_frame
+        Rows of ``CNN(ft)`` (:func:`landmarklib.results.read_predictions`).
+
+    Returns
+    -------
+    DataFrame
+        Per landmark and ``all``: ``depth_px``, ``binary_px`` (mean Euclidean error, patch px),
+        ``diff_px`` (depth - binary; negative = depth helps) with a paired bootstrap 95% CI, and ``n``.
+    """
+    keys = ["subject", "landmark"]
+    d = depth_errors(depth_frame_[depth_frame_["method"] == "CNN(depth)"])
+    b = depth_errors(
+        binary_frame[binary_frame["method"] == "CNN(ft)"].assign(depth_pred=np.nan, depth_true=np.nan)
+    )
+    both = d[keys + ["error_px"]].merge(b[keys + ["error_px"]], on=keys, suffixes=("_depth", "_binary"))
+    if both.empty:
+        raise LandmarkError(
+            "the depth CNN and CNN(ft) share no (subject, landmark); were they run on the same scans?"
+        )
+    rows = []
+    names = list(dict.fromkeys(d["landmark"]))
+    for name in [*names, "all"]:
+        g = both if name == "all" else both[both["landmark"] == name]
+        diff = (g["error_px_depth"] - g["error_px_binary"]).to_numpy()
+        lo, hi = _bootstrap_mean_ci(diff, n_resamples, seed)
+        rows.append(
+            {
+                "landmark": name,
+                "depth_px": g["error_px_depth"].mean(),
+                "binary_px": g["error_px_binary"].mean(),
+                "diff_px": diff.mean(),
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": len(g),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# The depth CNN
+# --------------------------------------------------------------------------------------------------
+def _device(name: str = "auto") -> Any:
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def default_model_factory(task: str = "hand") -> Any:
+    """The Table 1 network with 3 outputs per landmark (``landmarklib.cnn``, cnn stage)."""
+    try:
+        from .cnn import LandmarkCNN
+    except ImportError as err:  # the cnn stage is not installed in this checkout
+        raise LandmarkError(
+            "landmarklib.cnn is missing; merge the cnn stage before the depth experiment"
+        ) from err
+    return LandmarkCNN(task, outputs_per_landmark=3)
+
+
+def _batches(samples: LandmarkSet, order: np.ndarray, batch_size: int) -> Any:
+    """Yield ``(images (B,1,h,w), targets (B,3k), stats)`` normalised batch by batch (memory: one batch)."""
+    for start in range(0, len(order), batch_size):
+        yield depth_targets(samples.subset(order[start : start + batch_size]))
+
+
+def train_depth_cnn(
+    model: Any,
+    samples: LandmarkSet,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float = 0.9,
+    epoch_decay: float = 1.0,
+    drop_after: int | None = None,
+    drop: float = 0.1,
+    seed: int = 0,
+    device: str = "auto",
+    desc: str = "depth CNN",
+) -> Any:
+    """Train ``model`` on normalised depth patches with SGD + momentum and an L2 loss.
+
+    The schedule follows the paper (Sec. 2.2/3): pretraining multiplies the learning rate by
+    ``epoch_decay`` (0.7943) after every epoch; fine-tuning multiplies it by ``drop`` (0.1) once after
+    ``drop_after`` (500) iterations. Targets: :func:`depth_targets`. Returns the trained model (on CPU).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if len(samples) == 0:
+        raise LandmarkError(f"{desc}: no training samples")
+    dev = _device(device)
+    model = model.to(dev).train()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    rng = np.random.default_rng(seed)
+    step = 0
+    bar = tqdm(range(epochs), desc=desc, leave=False, disable=None)
+    for _ in bar:
+        for images, targets, _stats in _batches(samples, rng.permutation(len(samples)), batch_size):
+            x, y = torch.from_numpy(images).to(dev), torch.from_numpy(targets).to(dev)
+            loss = torch.nn.functional.mse_loss(model(x).reshape(y.shape), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if drop_after is not None and step == drop_after:
+                for group in opt.param_groups:
+                    group["lr"] *= drop
+        for group in opt.param_groups:
+            group["lr"] *= epoch_decay
+        bar.set_postfix(loss=loss.item())
+    return model.cpu().eval()
+
+
+def predict_depth_cnn(
+    model: Any, samples: LandmarkSet, *, batch_size: int = 256, device: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predict with a depth CNN.
+
+    Returns
+    -------
+    px
+        ``(N, k, 2)`` landmark positions in patch pixels.
+    depth
+        ``(N, k)`` landmark depth in the depth maps' own unit (voxels for scans), mapped back with each
+        image's :class:`DepthStats`.
+    """
+    import torch
+
+    dev = _device(device)
+    model = model.to(dev).eval()
+    k = len(samples.landmark_names)
+    px, depth = [], []
+    with torch.no_grad():
+        for images, _targets, stats in _batches(samples, np.arange(len(samples)), batch_size):
+            out = model(torch.from_numpy(images).to(dev)).reshape(len(images), k, 3).double().cpu().numpy()
+            px.append(from_unit(out[..., :2], samples.patch_size))
+            depth.append(stats.invert(out[..., 2]))
+    model.cpu()
+    return np.concatenate(px), np.concatenate(depth)
+
+
+def crossvalidate_depth_cnn(
+    pretrained: Any, real: LandmarkSet, folds: Sequence[Mapping[str, Sequence[str]]], cfg: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fine-tune a copy of ``pretrained`` per fold on the training subjects, predict the test subjects.
+
+    Returns
+    -------
+    px, depth, fold
+        ``(N, k, 2)`` patch px, ``(N, k)`` voxels, ``(N,)`` fold index, in ``real``'s order.
+    """
+    fold = _fold_index(real.ids, folds)
+    k = len(real.landmark_names)
+    px, depth = np.empty((len(real), k, 2)), np.empty((len(real), k))
+    for f, split in enumerate(folds):
+        train = real.select_ids(split["train"])
+        model = train_depth_cnn(
+            copy.deepcopy(pretrained),
+            train,
+            epochs=cfg["finetune_epochs"],
+            batch_size=cfg["batch_size"],
+            lr=cfg["lr"],
+            momentum=cfg["momentum"],
+            drop_after=cfg["finetune_lr_drop_after"],
+            drop=cfg["finetune_lr_drop"],
+            seed=cfg["seed"] + 1 + f,
+            device=cfg.get("device", "auto"),
+            desc=f"fine-tune fold {f}",
+        )
+        test = fold == f
+        px[test], depth[test] = predict_depth_cnn(
+            model, real.subset(np.flatnonzero(test)), device=cfg.get("device", "auto")
+        )
+    return px, depth, fold
+
+
+def run_depth_experiment(
+    cfg: Mapping[str, Any],
+    synthetic: LandmarkSet,
+    real: LandmarkSet,
+    *,
+    model_factory: Callable[[], Any] | None = None,
+    renders_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """The whole depth experiment: baseline, pretrain + 3-fold fine-tuning, result files, Fig. 4, C6.
+
+    Parameters
+    ----------
+    cfg
+        Resolved parameters (profile, seed, batch_size, lr, momentum, lr_decay, pretrain_epochs,
+        finetune_epochs, finetune_lr_drop_after, finetune_lr_drop, bootstrap, device).
+    synthetic
+        Hand renders with depth (model units).
+    real
+        MR hands with depth (voxels).
+    model_factory
+        Makes an untrained network with ``3 k`` outputs; default :func:`default_model_factory`.
+
+    Returns
+    -------
+    dict
+        ``frame`` (rows of both methods), ``files`` (CSV paths), ``fig4`` (:func:`fig4_table`),
+        ``spread`` (:func:`depth_spread`), ``c6`` (:func:`claim_c6`).
+    """
+    import torch
+
+    from .folds import ensure_folds
+
+    if real.task != "hand" or synthetic.task != "hand":
+        raise LandmarkError("the depth experiment is defined for the hand task (paper, Sec. 3)")
+    folds = ensure_folds(real.ids, "hand", profile=cfg["profile"], seed=cfg["seed"], renders_dir=renders_dir)
+    base_pred, fold = mean_depth_baseline(real.landmark_depth, real.ids, folds)
+    torch.manual_seed(cfg["seed"])
+    model = (model_factory or default_model_factory)()
+    model = train_depth_cnn(
+        model,
+        synthetic,
+        epochs=cfg["pretrain_epochs"],
+        batch_size=cfg["batch_size"],
+        lr=cfg["lr"],
+        momentum=cfg["momentum"],
+        epoch_decay=cfg["lr_decay"],
+        seed=cfg["seed"],
+        device=cfg.get("device", "auto"),
+        desc="pretrain (synthetic depth)",
+    )
+    px, depth, _ = crossvalidate_depth_cnn(model, real, folds, cfg)
+    frames = {
+        "mean depth": depth_frame(method="mean depth", fold=fold, samples=real, depth_pred=base_pred),
+        "CNN(depth)": depth_frame(method="CNN(depth)", fold=fold, samples=real, depth_pred=depth, pred_px=px),
+    }
+    extra = {"n_synthetic": len(synthetic), "n_real": len(real)}
+    files = {
+        m: write_depth_predictions(f, params=cfg, renders_dir=renders_dir, **extra) for m, f in frames.items()
+    }
+    frame = pd.concat(frames.values(), ignore_index=True)
+    n_boot = int(cfg.get("bootstrap", 1000))
+    return {
+        "frame": frame,
+        "files": files,
+        "fig4": fig4_table(frame, n_resamples=n_boot, seed=cfg["seed"]),
+        "spread": depth_spread(real.landmark_depth, real.landmark_names),
+        "c6": claim_c6(frame, n_resamples=n_boot, seed=cfg["seed"]),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------------
+def plot_normalized_examples(synthetic: LandmarkSet, real: LandmarkSet, *, n: int = 3) -> Any:
+    """Normalised depth patches, synthetic (top row) and MR (bottom row), with the landmarks."""
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(synthetic), len(real))
+    fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 5), squeeze=False)
+    for row, (name, samples) in enumerate((("synthetic", synthetic), ("MR", real))):
+        images, _targets, _stats = depth_targets(samples.subset(np.arange(n)))
+        for i, ax in enumerate(axes[row]):
+            im = ax.imshow(images[i, 0], cmap="viridis", vmin=-3, vmax=BACKGROUND)
+            ax.scatter(*samples.landmarks[i].T, s=12, c="red")
+            ax.set_title(f"{name} {samples.ids[i]}", fontsize=8)
+            ax.axis("off")
+    fig.colorbar(im, ax=axes, shrink=0.7, label="normalised depth (background = 3)")
+    return fig
+
+
+def plot_fig4(table: pd.DataFrame) -> Any:
+    """Fig. 4: mean absolute depth error per fingertip, ours (bars, 95% CI) and the paper's (markers)."""
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(table["landmark"]))
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    width = 0.38
+    for j, (method, colour) in enumerate(zip(DEPTH_METHODS, ("tab:green", "tab:blue"))):
+        t = table[table["method"] == method].set_index("landmark").reindex(names)
+        pos = x + (j - 0.5) * width
+        ax.bar(
+            pos,
+            t["mae"],
+            width,
+            color=colour,
+            alpha=0.8,
+            label=f"{method} (ours)",
+            yerr=[t["mae"] - t["ci_low"], t["ci_high"] - t["mae"]],
+            capsize=3,
+        )
+        ax.scatter(pos, t["paper"], marker="D", color="black", zorder=3, label="paper" if j == 0 else None)
+    ax.set_xticks(x, names)
+    ax.set_ylabel("mean |depth error| (voxels)")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
