@@ -50,6 +50,7 @@ __all__ = [
     "normalize_landmark_depth",
     "depth_targets",
     "depth_spread",
+    "spread_table",
     "mean_depth_baseline",
     "depth_frame",
     "write_depth_predictions",
@@ -234,6 +235,21 @@ def depth_spread(landmark_depth: np.ndarray, names: Sequence[str]) -> pd.DataFra
             "expected_mae": std * np.sqrt(2 / np.pi),
         }
     )
+
+
+def spread_table(samples: LandmarkSet) -> pd.DataFrame:
+    """:func:`depth_spread` of a cohort next to the paper's values (``paper_values("depth_std")``, voxels).
+
+    The paper quotes only the two ends of its range (pinky 3.137, thumb 3.183); other fingers get ``NaN``.
+    """
+    from .paper import paper_values
+
+    if samples.landmark_depth is None:
+        raise LandmarkError("the cohort has no landmark depth")
+    paper = paper_values("depth_std").set_index("landmark")["value"]
+    table = depth_spread(samples.landmark_depth, samples.landmark_names)
+    table["paper_std"] = table["landmark"].map(paper)
+    return table
 
 
 # --------------------------------------------------------------------------------------------------
@@ -520,7 +536,8 @@ def claim_c6(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> 
     dict
         ``ours``, ``ci_low``, ``ci_high`` (our error ratio CNN/baseline over all fingertips),
         ``paper`` (the same ratio from the paper's Fig. 4 values), ``mae_cnn``, ``mae_baseline``
-        (voxels), ``verdict`` (:func:`c6_verdict`) and ``rule`` (its text).
+        (voxels), ``paper_mae_cnn``, ``paper_mae_baseline`` (the paper's, averaged over the fingertips),
+        ``verdict`` (:func:`c6_verdict`) and ``rule`` (its text).
     """
     from .paper import paper_values
 
@@ -541,6 +558,8 @@ def claim_c6(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> 
         "paper": float(paper["CNN(depth)"] / paper["mean depth"]),
         "mae_cnn": float(cnn.mean()),
         "mae_baseline": float(base.mean()),
+        "paper_mae_cnn": float(paper["CNN(depth)"]),
+        "paper_mae_baseline": float(paper["mean depth"]),
         "verdict": c6_verdict(ratio, lo, hi),
         "rule": (
             f"supported if the bootstrap 95% CI of the error ratio CNN/baseline lies in "

@@ -49,6 +49,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "finetune_epochs": 10,
         "batch_size": 50,
         "rf_trees": 10,
+        "depth_renders": 100,
     },
     "cpu": {
         **_SCHEDULE,
@@ -62,6 +63,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 5,
         "finetune_epochs": 100,
         "rf_trees": 50,
+        "depth_renders": 20_000,  # depth CNN pretraining renders (a second pretraining; kept small on CPU)
     },
     "paper": {
         **_SCHEDULE,
@@ -75,6 +77,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 30,
         "finetune_epochs": 700,
         "rf_trees": 100,
+        "depth_renders": 2_200_000,  # the paper pretrains the depth CNN on its synthetic set too
     },
 }
 
