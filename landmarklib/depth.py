@@ -407,8 +407,13 @@ def read_depth_predictions(
 # Evaluation: Fig. 4, claim C6, 2D comparison
 # --------------------------------------------------------------------------------------------------
 def depth_errors(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``abs_depth_error`` (voxels) and ``error_px`` (Euclidean 2D error, patch px) columns."""
+    """Add ``abs_depth_error`` (voxels), ``error_px`` (Euclidean 2D error, patch px) and ``image``.
+
+    ``image`` numbers the rows of one (method, subject, landmark) in table order, so that a subject
+    with several images (the paper: 263 images of 132 subjects) pairs image by image across methods.
+    """
     out = frame.copy()
+    out["image"] = out.groupby(["method", "subject", "landmark"], sort=False).cumcount()
     out["abs_depth_error"] = (out["depth_pred"] - out["depth_true"]).abs()
     out["error_px"] = np.hypot(out["x_pred"] - out["x_true"], out["y_pred"] - out["y_true"])
     return out
@@ -542,11 +547,16 @@ def claim_c6(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> 
     from .paper import paper_values
 
     errors = depth_errors(frame)
-    wide = errors.pivot_table(index=["subject", "landmark"], columns="method", values="abs_depth_error")
+    wide = errors.pivot_table(
+        index=["subject", "image", "landmark"], columns="method", values="abs_depth_error"
+    )
     missing = [m for m in DEPTH_METHODS if m not in wide.columns]
     if missing:
         raise LandmarkError(f"claim C6 needs rows of {missing}; run the depth experiment first")
     k = errors["landmark"].nunique()
+    wide = wide[list(DEPTH_METHODS)].dropna()
+    if len(wide) == 0 or len(wide) % k:
+        raise LandmarkError("claim C6 needs both methods on the same images, every landmark of each")
     cnn = wide["CNN(depth)"].to_numpy().reshape(-1, k)
     base = wide["mean depth"].to_numpy().reshape(-1, k)
     ratio, lo, hi = ratio_with_ci(cnn, base, n_resamples=n_resamples, seed=seed)
@@ -587,7 +597,7 @@ def compare_2d(
         Per landmark and ``all``: ``depth_px``, ``binary_px`` (mean Euclidean error, patch px),
         ``diff_px`` (depth - binary; negative = depth helps) with a paired bootstrap 95% CI, and ``n``.
     """
-    keys = ["subject", "landmark"]
+    keys = ["subject", "image", "landmark"]
     d = depth_errors(depth_frame_[depth_frame_["method"] == "CNN(depth)"])
     b = depth_errors(
         binary_frame[binary_frame["method"] == "CNN(ft)"].assign(depth_pred=np.nan, depth_true=np.nan)

@@ -265,3 +265,16 @@ def test_folds_helper_is_consistent_with_make_folds():
     folds = make_folds(ids, "hand", seed=0)
     _, fold = dp.mean_depth_baseline(np.zeros((9, 5)), ids, folds)
     assert sorted(np.bincount(fold).tolist()) == [3, 3, 3]
+
+
+def test_pairing_handles_several_images_per_subject():
+    real = _hand_set(12, seed=5, subjects=4)  # 3 images per subject
+    err = np.arange(12, dtype=float)[:, None] + np.zeros((1, 5))
+    frame = _frames(real, real.landmark_depth + err, cnn_px=real.landmarks + err[..., None] * [1.0, 0.0])
+    binary = frame[frame["method"] == "CNN(depth)"].assign(method="CNN(ft)", x_pred=lambda f: f["x_true"])
+    table = dp.compare_2d(frame, binary, n_resamples=50).set_index("landmark")
+    assert table.loc["all", "n"] == 60  # paired image by image, no cross product
+    assert table.loc["all", "diff_px"] == pytest.approx(err.mean())
+    c6 = dp.claim_c6(frame, n_resamples=50)
+    base = np.abs(real.landmark_depth - real.landmark_depth.mean(axis=0)).mean()
+    assert c6["ours"] == pytest.approx(err.mean() / base)
