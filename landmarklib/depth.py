@@ -35,7 +35,7 @@ import pandas as pd
 
 from .data import LandmarkSet
 from .errors import LandmarkError
-from .geometry import from_unit
+from .geometry import from_unit, patch_size
 from .landmarks import landmark_names
 from .paths import subdir
 from .provenance import atomic_path, provenance, write_json
@@ -62,7 +62,8 @@ __all__ = [
     "claim_c6",
     "compare_2d",
     "default_model_factory",
-    "train_depth_cnn",
+    "outputs_to_predictions",
+    "pretrain_depth_cnn",
     "predict_depth_cnn",
     "crossvalidate_depth_cnn",
     "run_depth_experiment",
@@ -185,16 +186,27 @@ def normalize_landmark_depth(landmark_depth: np.ndarray, stats: DepthStats) -> n
     return stats.apply(landmark_depth).astype(np.float32)
 
 
-def depth_targets(samples: LandmarkSet) -> tuple[np.ndarray, np.ndarray, DepthStats]:
+def depth_targets(
+    samples: LandmarkSet, *, dtype: Any = np.float32, chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray, DepthStats]:
     """Network inputs and targets of a :class:`LandmarkSet` with depth.
+
+    Parameters
+    ----------
+    dtype
+        Dtype of the returned images (``np.float16`` halves the memory of a large render set; the
+        training loop casts every batch to float32).
+    chunk
+        Images normalised at a time (bounds the float64 temporaries).
 
     Returns
     -------
     images
-        ``(N, 1, p_h, p_w)`` float32 normalised depth patches.
+        ``(N, 1, p_h, p_w)`` normalised depth patches.
     targets
         ``(N, 3 k)`` float32, per landmark ``(x, y, depth)``: ``x, y`` in ``[-1, 1]`` (eq. 1) and the
-        normalised depth, landmark after landmark.
+        normalised depth, landmark after landmark (``x1, y1, d1, x2, ...``: the order of
+        :class:`landmarklib.cnn.LandmarkCNN` with ``outputs_per_landmark=3``).
     stats
         Per-image :class:`DepthStats`.
     """
@@ -202,10 +214,27 @@ def depth_targets(samples: LandmarkSet) -> tuple[np.ndarray, np.ndarray, DepthSt
         raise LandmarkError(
             f"the {samples.task} set has no depth maps/landmark depth; load renders or scans with depth"
         )
-    images, stats = normalize_depth(samples.depth, samples.masks)
+    n = len(samples)
+    pw, ph = samples.patch_size
+    images = np.empty((n, 1, ph, pw), dtype=dtype)
+    mean, std = np.empty(n), np.empty(n)
+    for lo in range(0, n, chunk):
+        sl = slice(lo, lo + chunk)
+        part, stats = normalize_depth(samples.depth[sl], samples.masks[sl])
+        images[sl, 0], mean[sl], std[sl] = part, stats.mean, stats.std
+    stats = DepthStats(mean, std)
     zs = normalize_landmark_depth(samples.landmark_depth, stats)
     targets = np.concatenate([samples.unit_landmarks(), zs[..., None]], axis=-1)  # (N, k, 3)
-    return images[:, None], targets.reshape(len(samples), -1).astype(np.float32), stats
+    return images, targets.reshape(n, -1).astype(np.float32), stats
+
+
+def outputs_to_predictions(
+    outputs: np.ndarray, stats: DepthStats, task: str = "hand"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Map network outputs ``(N, 3 k)`` back: ``(N, k, 2)`` patch pixels and ``(N, k)`` depth in the
+    depth maps' own unit (voxels for scans), each image with its own :class:`DepthStats`."""
+    out = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1, 3)
+    return from_unit(out[..., :2], patch_size(task)), stats.invert(out[..., 2])
 
 
 def depth_spread(landmark_depth: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
@@ -630,140 +659,116 @@ def compare_2d(
 # --------------------------------------------------------------------------------------------------
 # The depth CNN
 # --------------------------------------------------------------------------------------------------
-def _device(name: str = "auto") -> Any:
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def _seed(cfg: Mapping[str, Any], salt: int) -> int:
+    """Seeds of the depth CNN, apart from the 2D CNNs' (``landmarklib.training`` uses salts 1..21)."""
+    return int(cfg["seed"]) * 1_000 + salt
 
 
 def default_model_factory(task: str = "hand") -> Any:
-    """The Table 1 network with 3 outputs per landmark (``landmarklib.cnn``, cnn stage)."""
-    try:
-        from .cnn import LandmarkCNN
-    except ImportError as err:  # the cnn stage is not installed in this checkout
-        raise LandmarkError(
-            "landmarklib.cnn is missing; merge the cnn stage before the depth experiment"
-        ) from err
+    """The Table 1 network with 3 outputs per landmark (:class:`landmarklib.cnn.LandmarkCNN`)."""
+    from .cnn import LandmarkCNN
+
     return LandmarkCNN(task, outputs_per_landmark=3)
 
 
-def _batches(samples: LandmarkSet, order: np.ndarray, batch_size: int) -> Any:
-    """Yield ``(images (B,1,h,w), targets (B,3k), stats)`` normalised batch by batch (memory: one batch)."""
-    for start in range(0, len(order), batch_size):
-        yield depth_targets(samples.subset(order[start : start + batch_size]))
-
-
-def train_depth_cnn(
-    model: Any,
-    samples: LandmarkSet,
+def pretrain_depth_cnn(
+    synthetic: LandmarkSet,
+    cfg: Mapping[str, Any],
     *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    momentum: float = 0.9,
-    epoch_decay: float = 1.0,
-    drop_after: int | None = None,
-    drop: float = 0.1,
-    seed: int = 0,
-    device: str = "auto",
-    desc: str = "depth CNN",
-) -> Any:
-    """Train ``model`` on normalised depth patches with SGD + momentum and an L2 loss.
+    model_factory: Callable[[], Any] | None = None,
+    progress: bool | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Pretrain the depth CNN on normalised synthetic depth patches (pretraining schedule of the paper).
 
-    The schedule follows the paper (Sec. 2.2/3): pretraining multiplies the learning rate by
-    ``epoch_decay`` (0.7943) after every epoch; fine-tuning multiplies it by ``drop`` (0.1) once after
-    ``drop_after`` (500) iterations. Targets: :func:`depth_targets`. Returns the trained model (on CPU).
-    """
-    import torch
-    from tqdm.auto import tqdm
-
-    if len(samples) == 0:
-        raise LandmarkError(f"{desc}: no training samples")
-    dev = _device(device)
-    model = model.to(dev).train()
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    rng = np.random.default_rng(seed)
-    step = 0
-    bar = tqdm(range(epochs), desc=desc, leave=False, disable=None)
-    for _ in bar:
-        for images, targets, _stats in _batches(samples, rng.permutation(len(samples)), batch_size):
-            x, y = torch.from_numpy(images).to(dev), torch.from_numpy(targets).to(dev)
-            loss = torch.nn.functional.mse_loss(model(x).reshape(y.shape), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
-            if drop_after is not None and step == drop_after:
-                for group in opt.param_groups:
-                    group["lr"] *= drop
-        for group in opt.param_groups:
-            group["lr"] *= epoch_decay
-        bar.set_postfix(loss=loss.item())
-    return model.cpu().eval()
-
-
-def predict_depth_cnn(
-    model: Any, samples: LandmarkSet, *, batch_size: int = 256, device: str = "auto"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Predict with a depth CNN.
+    Uses :func:`landmarklib.training.fit` with :func:`landmarklib.training.pretrain_schedule`; the
+    resumable checkpoint is ``renders/models/<profile>/hand/cnn_depth_syn_<n>_<hash>.pt``, its name tied
+    to the render ids so that another render set never resumes from it.
 
     Returns
     -------
-    px
-        ``(N, k, 2)`` landmark positions in patch pixels.
-    depth
-        ``(N, k)`` landmark depth in the depth maps' own unit (voxels for scans), mapped back with each
-        image's :class:`DepthStats`.
+    (model, history)
+        The trained network (CPU, eval mode) and the training history.
     """
+    import hashlib
+
     import torch
 
-    dev = _device(device)
-    model = model.to(dev).eval()
-    k = len(samples.landmark_names)
-    px, depth = [], []
-    with torch.no_grad():
-        for images, _targets, stats in _batches(samples, np.arange(len(samples)), batch_size):
-            out = model(torch.from_numpy(images).to(dev)).reshape(len(images), k, 3).double().cpu().numpy()
-            px.append(from_unit(out[..., :2], samples.patch_size))
-            depth.append(stats.invert(out[..., 2]))
-    model.cpu()
-    return np.concatenate(px), np.concatenate(depth)
+    from . import training
+
+    inputs, targets, _ = depth_targets(synthetic, dtype=np.float16)
+    torch.manual_seed(_seed(cfg, 31))
+    model = (model_factory or default_model_factory)()
+    digest = hashlib.sha1("\n".join(synthetic.ids).encode()).hexdigest()[:10]
+    ckpt = training.checkpoint_path(
+        f"cnn_depth_syn_{len(synthetic)}_{digest}",
+        task=synthetic.task,
+        profile=cfg["profile"],
+        renders_dir=cfg.get("renders_dir"),
+    )
+    history = training.fit(
+        model,
+        inputs,
+        targets,
+        training.pretrain_schedule(cfg),
+        seed=_seed(cfg, 32),
+        checkpoint=ckpt,
+        device=cfg.get("device", "auto"),
+        desc="pretrain depth CNN",
+        progress=progress,
+    )
+    return model, history
+
+
+def predict_depth_cnn(
+    model: Any, samples: LandmarkSet, *, device: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predict with a depth CNN: ``(N, k, 2)`` patch pixels and ``(N, k)`` depth in ``samples``' unit."""
+    from . import training
+
+    images, _targets, stats = depth_targets(samples)
+    return outputs_to_predictions(training.predict(model, images, device=device), stats, samples.task)
 
 
 def crossvalidate_depth_cnn(
-    pretrained: Any, real: LandmarkSet, folds: Sequence[Mapping[str, Sequence[str]]], cfg: Mapping[str, Any]
+    pretrained: Any,
+    real: LandmarkSet,
+    folds: Sequence[Mapping[str, Sequence[str]]],
+    cfg: Mapping[str, Any],
+    *,
+    progress: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fine-tune a copy of ``pretrained`` per fold on the training subjects, predict the test subjects.
+    """Fine-tune a copy of ``pretrained`` per fold on its training subjects and predict its test subjects.
+
+    :func:`landmarklib.training.cross_validate_arrays` with the fine-tuning schedule (no checkpoints:
+    fine-tuning is cheap next to pretraining and must follow a retrained ``pretrained``).
 
     Returns
     -------
     px, depth, fold
         ``(N, k, 2)`` patch px, ``(N, k)`` voxels, ``(N,)`` fold index, in ``real``'s order.
     """
-    fold = _fold_index(real.ids, folds)
-    k = len(real.landmark_names)
-    px, depth = np.empty((len(real), k, 2)), np.empty((len(real), k))
-    for f, split in enumerate(folds):
-        train = real.select_ids(split["train"])
-        model = train_depth_cnn(
-            copy.deepcopy(pretrained),
-            train,
-            epochs=cfg["finetune_epochs"],
-            batch_size=cfg["batch_size"],
-            lr=cfg["lr"],
-            momentum=cfg["momentum"],
-            drop_after=cfg["finetune_lr_drop_after"],
-            drop=cfg["finetune_lr_drop"],
-            seed=cfg["seed"] + 1 + f,
-            device=cfg.get("device", "auto"),
-            desc=f"fine-tune fold {f}",
-        )
-        test = fold == f
-        px[test], depth[test] = predict_depth_cnn(
-            model, real.subset(np.flatnonzero(test)), device=cfg.get("device", "auto")
-        )
+    import torch
+
+    from . import training
+
+    inputs, targets, stats = depth_targets(real)
+
+    def make_model(fold: int) -> Any:
+        torch.manual_seed(_seed(cfg, 40) + fold)
+        return copy.deepcopy(pretrained)
+
+    pred, fold, _ = training.cross_validate_arrays(
+        inputs,
+        targets,
+        real.ids,
+        folds,
+        make_model,
+        training.finetune_schedule(cfg),
+        seed=_seed(cfg, 41),
+        device=cfg.get("device", "auto"),
+        progress=progress,
+    )
+    px, depth = outputs_to_predictions(pred, stats, real.task)
     return px, depth, fold
 
 
@@ -773,7 +778,6 @@ def run_depth_experiment(
     real: LandmarkSet,
     *,
     model_factory: Callable[[], Any] | None = None,
-    renders_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """The whole depth experiment: baseline, pretrain + 3-fold fine-tuning, result files, Fig. 4, C6.
 
@@ -781,7 +785,7 @@ def run_depth_experiment(
     ----------
     cfg
         Resolved parameters (profile, seed, batch_size, lr, momentum, lr_decay, pretrain_epochs,
-        finetune_epochs, finetune_lr_drop_after, finetune_lr_drop, bootstrap, device).
+        finetune_epochs, finetune_lr_drop_after, finetune_lr_drop, bootstrap, device, renders_dir).
     synthetic
         Hand renders with depth (model units).
     real
@@ -795,28 +799,14 @@ def run_depth_experiment(
         ``frame`` (rows of both methods), ``files`` (CSV paths), ``fig4`` (:func:`fig4_table`),
         ``spread`` (:func:`depth_spread`), ``c6`` (:func:`claim_c6`).
     """
-    import torch
-
     from .folds import ensure_folds
 
     if real.task != "hand" or synthetic.task != "hand":
         raise LandmarkError("the depth experiment is defined for the hand task (paper, Sec. 3)")
+    renders_dir = cfg.get("renders_dir")
     folds = ensure_folds(real.ids, "hand", profile=cfg["profile"], seed=cfg["seed"], renders_dir=renders_dir)
     base_pred, fold = mean_depth_baseline(real.landmark_depth, real.ids, folds)
-    torch.manual_seed(cfg["seed"])
-    model = (model_factory or default_model_factory)()
-    model = train_depth_cnn(
-        model,
-        synthetic,
-        epochs=cfg["pretrain_epochs"],
-        batch_size=cfg["batch_size"],
-        lr=cfg["lr"],
-        momentum=cfg["momentum"],
-        epoch_decay=cfg["lr_decay"],
-        seed=cfg["seed"],
-        device=cfg.get("device", "auto"),
-        desc="pretrain (synthetic depth)",
-    )
+    model, _history = pretrain_depth_cnn(synthetic, cfg, model_factory=model_factory)
     px, depth, _ = crossvalidate_depth_cnn(model, real, folds, cfg)
     frames = {
         "mean depth": depth_frame(method="mean depth", fold=fold, samples=real, depth_pred=base_pred),

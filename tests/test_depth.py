@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,7 @@ from landmarklib import depth as dp
 from landmarklib.data import LandmarkSet
 from landmarklib.errors import LandmarkError
 from landmarklib.folds import make_folds
+from landmarklib.paths import subdir
 
 
 def _hand_set(n: int = 9, *, seed: int = 0, scale: float = 1.0, subjects: int | None = None) -> LandmarkSet:
@@ -256,8 +259,11 @@ def test_run_depth_experiment_end_to_end_with_a_tiny_model():
     assert len(out["fig4"]) == 10 and len(out["spread"]) == 5
     # folds are the shared ones: every subject tested once
     assert sorted(out["frame"]["fold"].unique()) == [0, 1, 2]
-    again = dp.run_depth_experiment(cfg, synthetic, real, model_factory=_tiny_model)
-    pd.testing.assert_frame_equal(out["frame"], again["frame"])  # same seed, same numbers
+    again = dp.run_depth_experiment(cfg, synthetic, real, model_factory=_tiny_model)  # resumes: finished
+    pd.testing.assert_frame_equal(out["frame"], again["frame"])
+    shutil.rmtree(subdir("models"))
+    fresh = dp.run_depth_experiment(cfg, synthetic, real, model_factory=_tiny_model)  # retrains
+    pd.testing.assert_frame_equal(out["frame"], fresh["frame"])  # same seed, same numbers
 
 
 def test_folds_helper_is_consistent_with_make_folds():
@@ -278,3 +284,15 @@ def test_pairing_handles_several_images_per_subject():
     c6 = dp.claim_c6(frame, n_resamples=50)
     base = np.abs(real.landmark_depth - real.landmark_depth.mean(axis=0)).mean()
     assert c6["ours"] == pytest.approx(err.mean() / base)
+
+
+def test_targets_map_back_and_chunking_changes_nothing():
+    s = _hand_set(7, scale=0.01)
+    images, targets, stats = dp.depth_targets(s)
+    images2, targets2, stats2 = dp.depth_targets(s, chunk=3, dtype=np.float16)
+    assert images2.dtype == np.float16
+    np.testing.assert_allclose(images2.astype(np.float32), images, atol=5e-3)
+    np.testing.assert_array_equal(targets, targets2)
+    px, depth = dp.outputs_to_predictions(targets, stats)
+    np.testing.assert_allclose(px, s.landmarks, atol=1e-4)
+    np.testing.assert_allclose(depth, s.landmark_depth, rtol=1e-5)
