@@ -44,7 +44,9 @@ from .results import COLUMNS
 __all__ = [
     "BACKGROUND",
     "DEPTH_METHODS",
-    "C6_BAND",
+    "C6_LIMIT",
+    "C6_STRONGER",
+    "C6_VERDICTS",
     "DepthStats",
     "normalize_depth",
     "normalize_landmark_depth",
@@ -55,6 +57,7 @@ __all__ = [
     "depth_frame",
     "write_depth_predictions",
     "read_depth_predictions",
+    "read_depth_summary",
     "depth_errors",
     "fig4_table",
     "ratio_with_ci",
@@ -77,9 +80,14 @@ BACKGROUND = 3.0
 #: The two methods of Fig. 4: the training-fold mean depth and the depth-input CNN.
 DEPTH_METHODS: tuple[str, ...] = ("mean depth", "CNN(depth)")
 
-#: C6 ("reduces the depth error to about a third"): the CNN/baseline error ratio counts as "about a
-#: third" when its whole bootstrap 95% CI lies inside this band (a third, within a factor 2 each way).
-C6_BAND: tuple[float, float] = (1 / 6, 2 / 3)
+#: Claim C6 ("the CNN reduces the depth error to about a third"): the CNN/baseline error ratio must
+#: lie below ``C6_LIMIT`` = 2/3, the midpoint between a third (the claim) and 1 (no reduction); a ratio
+#: below ``C6_STRONGER`` = 1/6 (half of a third) is flagged as a stronger reduction than claimed.
+C6_LIMIT: float = 2 / 3
+C6_STRONGER: float = 1 / 6
+
+#: C6 verdicts, in the vocabulary of :mod:`landmarklib.evaluation` (claims C1-C5).
+C6_VERDICTS: tuple[str, ...] = ("holds", "does not hold", "inconclusive")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -531,35 +539,39 @@ def ratio_with_ci(
     return float(ratio), float(lo), float(hi)
 
 
-def c6_verdict(ratio: float, ci_low: float, ci_high: float, *, band: tuple[float, float] = C6_BAND) -> str:
+def c6_verdict(ratio: float, ci_low: float, ci_high: float) -> tuple[str, str]:
     """Verdict on claim C6, "the CNN reduces the depth error to about a third of the baseline's".
 
-    Rule (``ratio`` = mean CNN error / mean baseline error, CI = bootstrap 95% over images):
+    Rule, on ``ratio`` = mean CNN error / mean baseline error and its bootstrap 95% CI over images:
 
-    * ``"supported"``: the whole CI lies in ``band`` (default ``[1/6, 2/3]``: a third, within a
-      factor 2 either way);
-    * ``"stronger than claimed"``: the CI lies entirely below ``band[0]``;
-    * ``"partly supported"``: the CNN is clearly better (CI entirely below 1) but the CI is not inside
-      ``band`` (the reduction is smaller than about a third, or too uncertain to say);
-    * ``"not supported"``: the CI reaches 1 or above (no clear reduction at all).
+    * ``"holds"``: the whole CI lies below :data:`C6_LIMIT` (2/3, halfway between a third and no
+      reduction);
+    * ``"does not hold"``: the whole CI lies above :data:`C6_LIMIT`;
+    * ``"inconclusive"``: the CI contains :data:`C6_LIMIT`.
+
+    Returns
+    -------
+    (verdict, note)
+        One of :data:`C6_VERDICTS`, and a note: ``"stronger than claimed"`` when the whole CI lies below
+        :data:`C6_STRONGER` (1/6), ``"no reduction"`` when the CI lies at or above 1, else ``""``.
 
     Examples
     --------
     >>> c6_verdict(0.33, 0.30, 0.37)
-    'supported'
-    >>> c6_verdict(0.9, 0.8, 1.1)
-    'not supported'
+    ('holds', '')
+    >>> c6_verdict(0.95, 0.85, 1.05)
+    ('does not hold', '')
     """
-    if not ci_low <= ratio <= ci_high:
-        raise LandmarkError(f"ratio {ratio} lies outside its CI [{ci_low}, {ci_high}]")
-    lo_band, hi_band = band
-    if ci_high >= 1:
-        return "not supported"
-    if ci_high < lo_band:
-        return "stronger than claimed"
-    if ci_low >= lo_band and ci_high <= hi_band:
-        return "supported"
-    return "partly supported"
+    if not (np.isfinite([ratio, ci_low, ci_high]).all() and ci_low <= ratio <= ci_high):
+        raise LandmarkError(f"ratio {ratio} must be finite and lie inside its CI [{ci_low}, {ci_high}]")
+    if ci_high < C6_LIMIT:
+        verdict = "holds"
+    elif ci_low > C6_LIMIT:
+        verdict = "does not hold"
+    else:
+        verdict = "inconclusive"
+    note = "stronger than claimed" if ci_high < C6_STRONGER else "no reduction" if ci_low >= 1 else ""
+    return verdict, note
 
 
 def claim_c6(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -571,7 +583,7 @@ def claim_c6(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> 
         ``ours``, ``ci_low``, ``ci_high`` (our error ratio CNN/baseline over all fingertips),
         ``paper`` (the same ratio from the paper's Fig. 4 values), ``mae_cnn``, ``mae_baseline``
         (voxels), ``paper_mae_cnn``, ``paper_mae_baseline`` (the paper's, averaged over the fingertips),
-        ``verdict`` (:func:`c6_verdict`) and ``rule`` (its text).
+        ``verdict`` and ``note`` (:func:`c6_verdict`) and ``rule`` (its text).
     """
     from .paper import paper_values
 
@@ -589,6 +601,7 @@ def claim_c6(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> 
     cnn = wide["CNN(depth)"].to_numpy().reshape(-1, k)
     base = wide["mean depth"].to_numpy().reshape(-1, k)
     ratio, lo, hi = ratio_with_ci(cnn, base, n_resamples=n_resamples, seed=seed)
+    verdict, note = c6_verdict(ratio, lo, hi)
     paper = paper_values("fig4").groupby("method")["value"].mean()
     return {
         "ours": ratio,
@@ -599,11 +612,12 @@ def claim_c6(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> 
         "mae_baseline": float(base.mean()),
         "paper_mae_cnn": float(paper["CNN(depth)"]),
         "paper_mae_baseline": float(paper["mean depth"]),
-        "verdict": c6_verdict(ratio, lo, hi),
+        "verdict": verdict,
+        "note": note,
         "rule": (
-            f"supported if the bootstrap 95% CI of the error ratio CNN/baseline lies in "
-            f"[{C6_BAND[0]:.3f}, {C6_BAND[1]:.3f}] (a third within a factor 2); stronger than claimed if "
-            "below; partly supported if below 1 but not in the band; not supported if it reaches 1"
+            f"holds if the bootstrap 95% CI of the error ratio CNN/baseline lies below {C6_LIMIT:.3f} "
+            "(halfway between a third and no reduction), does not hold if it lies above, else inconclusive; "
+            f"'stronger than claimed' if it lies below {C6_STRONGER:.3f}"
         ),
     }
 
@@ -796,8 +810,10 @@ def run_depth_experiment(
     Returns
     -------
     dict
-        ``frame`` (rows of both methods), ``files`` (CSV paths), ``fig4`` (:func:`fig4_table`),
-        ``spread`` (:func:`depth_spread`), ``c6`` (:func:`claim_c6`).
+        ``frame`` (rows of both methods), ``files`` (CSV paths and the ``summary`` JSON),
+        ``fig4`` (:func:`fig4_table`), ``spread`` (:func:`spread_table`), ``c6`` (:func:`claim_c6`).
+        The summary (``renders/results/<profile>/depth/summary.json``) holds ``c6``, ``fig4`` and
+        ``spread`` with provenance (:func:`read_depth_summary`).
     """
     from .folds import ensure_folds
 
@@ -818,13 +834,37 @@ def run_depth_experiment(
     }
     frame = pd.concat(frames.values(), ignore_index=True)
     n_boot = int(cfg.get("bootstrap", 1000))
-    return {
+    out = {
         "frame": frame,
         "files": files,
         "fig4": fig4_table(frame, n_resamples=n_boot, seed=cfg["seed"]),
-        "spread": depth_spread(real.landmark_depth, real.landmark_names),
+        "spread": spread_table(real),
         "c6": claim_c6(frame, n_resamples=n_boot, seed=cfg["seed"]),
     }
+    files["summary"] = write_json(
+        _depth_dir(cfg["profile"], renders_dir) / "summary.json",
+        provenance(
+            cfg,
+            c6=out["c6"],
+            fig4=out["fig4"].to_dict("records"),
+            spread=out["spread"].to_dict("records"),
+            **extra,
+        ),
+    )
+    return out
+
+
+def read_depth_summary(profile: str, *, renders_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The record :func:`run_depth_experiment` writes: ``c6``, ``fig4``, ``spread`` and provenance.
+
+    For the claims table of the results page (claim C6).
+    """
+    from .provenance import read_json
+
+    path = _depth_dir(profile, renders_dir) / "summary.json"
+    if not path.is_file():
+        raise LandmarkError(f"{path}: no depth results; run book/07_depth.ipynb with profile={profile!r}")
+    return read_json(path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -871,6 +911,7 @@ def plot_fig4(table: pd.DataFrame) -> Any:
         ax.scatter(pos, t["paper"], marker="D", color="black", zorder=3, label="paper" if j == 0 else None)
     ax.set_xticks(x, names)
     ax.set_ylabel("mean |depth error| (voxels)")
+    ax.set_title("Fig. 4 regenerated: depth error per fingertip (95% CI)", fontsize=10)
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     return fig

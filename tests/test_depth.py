@@ -115,24 +115,27 @@ def test_depth_spread():
 
 
 @pytest.mark.parametrize(
-    ("ratio", "lo", "hi", "verdict"),
+    ("ratio", "lo", "hi", "verdict", "note"),
     [
-        (0.33, 0.30, 0.37, "supported"),
-        (0.20, 0.17, 0.60, "supported"),
-        (0.10, 0.08, 0.12, "stronger than claimed"),
-        (0.70, 0.60, 0.80, "partly supported"),
-        (0.30, 0.10, 0.50, "partly supported"),  # too uncertain to say "about a third"
-        (0.95, 0.85, 1.05, "not supported"),
-        (1.20, 1.10, 1.30, "not supported"),
+        (0.33, 0.30, 0.37, "holds", ""),
+        (0.40, 0.17, 0.60, "holds", ""),
+        (0.10, 0.08, 0.12, "holds", "stronger than claimed"),
+        (0.10, 0.08, 0.20, "holds", ""),
+        (0.60, 0.50, 0.70, "inconclusive", ""),  # CI straddles 2/3
+        (0.80, 0.70, 0.90, "does not hold", ""),  # a reduction, but nowhere near a third
+        (0.95, 0.85, 1.05, "does not hold", ""),
+        (1.20, 1.10, 1.30, "does not hold", "no reduction"),
     ],
 )
-def test_c6_verdict_rule(ratio, lo, hi, verdict):
-    assert dp.c6_verdict(ratio, lo, hi) == verdict
+def test_c6_verdict_rule(ratio, lo, hi, verdict, note):
+    assert dp.c6_verdict(ratio, lo, hi) == (verdict, note)
 
 
 def test_c6_verdict_refuses_inconsistent_ci():
     with pytest.raises(LandmarkError):
         dp.c6_verdict(0.5, 0.6, 0.7)
+    with pytest.raises(LandmarkError):
+        dp.c6_verdict(float("nan"), 0.6, 0.7)
 
 
 def test_ratio_with_ci_hand_made():
@@ -169,7 +172,7 @@ def test_claim_c6_and_fig4_table_on_hand_made_errors():
     assert c6["paper"] == pytest.approx(
         np.mean([0.90, 0.91, 0.85, 0.83, 0.84]) / np.mean([2.62, 2.60, 2.60, 2.59, 2.58])
     )
-    assert c6["verdict"] == "supported"
+    assert (c6["verdict"], c6["note"]) == ("holds", "")
     table = dp.fig4_table(frame, n_resamples=200)
     assert table["method"].tolist()[:5] == ["mean depth"] * 5
     assert table["landmark"].tolist()[:5] == ["thumb", "index", "middle", "ring", "pinky"]
@@ -255,8 +258,11 @@ def test_run_depth_experiment_end_to_end_with_a_tiny_model():
     assert set(out["frame"]["method"]) == set(dp.DEPTH_METHODS)
     assert len(out["frame"]) == 2 * 12 * 5 and np.isfinite(out["frame"]["depth_pred"]).all()
     assert all(p.is_file() for p in out["files"].values())
-    assert out["c6"]["verdict"] in {"supported", "stronger than claimed", "partly supported", "not supported"}
+    assert out["c6"]["verdict"] in dp.C6_VERDICTS
     assert len(out["fig4"]) == 10 and len(out["spread"]) == 5
+    summary = dp.read_depth_summary("quick")
+    assert summary["c6"]["verdict"] == out["c6"]["verdict"] and summary["profile"] == "quick"
+    assert len(summary["fig4"]) == 10 and summary["n_real"] == 12
     # folds are the shared ones: every subject tested once
     assert sorted(out["frame"]["fold"].unique()) == [0, 1, 2]
     again = dp.run_depth_experiment(cfg, synthetic, real, model_factory=_tiny_model)  # resumes: finished
