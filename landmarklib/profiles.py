@@ -41,6 +41,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         **_SCHEDULE,
         "seed": 0,
         "device": "auto",
+        "depth_renders": 100,  # depth CNN pretraining renders (issue 7), tiny for CI
         "hand_renders": 2_000,
         "body_renders": 1_000,
         "shard_size": 1_000,
@@ -54,12 +55,12 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "finetune_lr_drop_after": 7,
         "batch_size": 50,
         "rf_trees": 10,
-        "depth_renders": 100,
     },
     "cpu": {
         **_SCHEDULE,
         "seed": 0,
         "device": "auto",
+        "depth_renders": 20_000,  # depth CNN pretraining renders (a second pretraining; kept small on CPU)
         "hand_renders": 100_000,
         "body_renders": 40_000,
         "shard_size": 10_000,
@@ -73,12 +74,12 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "finetune_epochs": 60,
         "finetune_lr_drop_after": 43,  # 500/700 of finetune_epochs, as in the paper
         "rf_trees": 50,
-        "depth_renders": 20_000,  # depth CNN pretraining renders (a second pretraining; kept small on CPU)
     },
     "paper": {
         **_SCHEDULE,
         "seed": 0,
         "device": "auto",
+        "depth_renders": 2_200_000,  # the paper pretrains the depth CNN on its synthetic set too
         "hand_renders": 2_200_000,  # "around 2.2M synthetic images" (Sec. 3)
         "body_renders": 600_000,  # "600,000 synthetic images" (Sec. 3)
         "shard_size": 50_000,
@@ -89,7 +90,6 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 30,
         "finetune_epochs": 700,
         "rf_trees": 100,
-        "depth_renders": 2_200_000,  # the paper pretrains the depth CNN on its synthetic set too
     },
 }
 
