@@ -302,3 +302,17 @@ def test_targets_map_back_and_chunking_changes_nothing():
     px, depth = dp.outputs_to_predictions(targets, stats)
     np.testing.assert_allclose(px, s.landmarks, atol=1e-4)
     np.testing.assert_allclose(depth, s.landmark_depth, rtol=1e-5)
+
+
+def test_depth_offset_and_shift_touch_only_the_depth_outputs():
+    s = _hand_set(6)
+    _, targets, _ = dp.depth_targets(s)
+    offset = dp.depth_offset(targets)
+    centred = dp.shift_depth(targets, offset)
+    t, c = targets.reshape(6, 5, 3), centred.reshape(6, 5, 3)
+    np.testing.assert_array_equal(t[..., :2], c[..., :2])
+    np.testing.assert_allclose(c[..., 2].mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(dp.shift_depth(centred, offset, +1), targets, atol=1e-6)
+    _, depth = dp.predict_depth_cnn(_Constant(), s, offset=np.full(5, -1.0), device="cpu")  # 1 - 1 = 0
+    _, stats = dp.normalize_depth(s.depth, s.masks)
+    np.testing.assert_allclose(depth, np.repeat(stats.mean[:, None], 5, axis=1), rtol=1e-6)
