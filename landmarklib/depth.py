@@ -915,19 +915,25 @@ def read_depth_summary(profile: str, *, renders_dir: str | os.PathLike | None = 
 # Figures
 # --------------------------------------------------------------------------------------------------
 def plot_normalized_examples(synthetic: LandmarkSet, real: LandmarkSet, *, n: int = 3) -> Any:
-    """Normalised depth patches, synthetic (top row) and MR (bottom row), with the landmarks."""
+    """Normalised depth patches, synthetic (top row) and MR (bottom row), with the landmarks (red).
+
+    The network sees the background as 3; it is drawn grey here so that it stands apart from the hand.
+    """
     import matplotlib.pyplot as plt
 
     n = min(n, len(synthetic), len(real))
     fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 5), squeeze=False)
+    cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
     for row, (name, samples) in enumerate((("synthetic", synthetic), ("MR", real))):
-        images, _targets, _stats = depth_targets(samples.subset(np.arange(n)))
+        part = samples.subset(np.arange(n))
+        images, _targets, _stats = depth_targets(part)
         for i, ax in enumerate(axes[row]):
-            im = ax.imshow(images[i, 0], cmap="viridis", vmin=-3, vmax=BACKGROUND)
-            ax.scatter(*samples.landmarks[i].T, s=12, c="red")
-            ax.set_title(f"{name} {samples.ids[i]}", fontsize=8)
+            shown = np.ma.masked_where(images[i, 0] == BACKGROUND, images[i, 0])
+            im = ax.imshow(shown, cmap=cmap, vmin=-BACKGROUND, vmax=BACKGROUND)
+            ax.scatter(*part.landmarks[i].T, s=12, c="red")
+            ax.set_title(f"{name} {part.ids[i]}", fontsize=8)
             ax.axis("off")
-    fig.colorbar(im, ax=axes, shrink=0.7, label="normalised depth (background = 3)")
+    fig.colorbar(im, ax=axes, shrink=0.7, label="normalised depth (background = 3, grey)")
     return fig
 
 
