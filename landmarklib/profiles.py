@@ -31,6 +31,7 @@ _SCHEDULE = {
     "lr_decay": 0.7943,  # pretraining: lr *= 0.7943 after every epoch
     "finetune_lr_drop_after": 500,  # fine-tuning: lr *= 0.1 once, after 500 iterations
     "finetune_lr_drop": 0.1,
+    "pretrain_source": "stored",  # CNN pretraining data: "stored" renders or "stream" (on-the-fly generator)
     "nn_k": 3,  # NN baselines: mean annotation of the 3 nearest patches
     # Regression forest after Criminisi et al. 2011 ([3]), adapted to 2D (landmarklib.baselines)
     "rf_max_offset": 0.5,  # box displacements up to this fraction of the patch's longer side
@@ -47,14 +48,19 @@ _PROFILES: dict[str, dict[str, Any]] = {
         **_SCHEDULE,
         "seed": 0,
         "device": "auto",
+        "depth_renders": 100,  # depth CNN pretraining renders (issue 7), tiny for CI
         "hand_renders": 2_000,
         "body_renders": 1_000,
         "shard_size": 1_000,
         "bpy_meshes": 3,  # meshes rendered with Blender for the reference comparison (01_rendering)
         "mr_subjects": 12,
         "ct_subjects": 6,
+        # CNN (issue 5): tiny, for CI; the drop keeps the paper's 500/700 position.
+        "hand_pretrain_images": 500,
+        "body_pretrain_images": 300,
         "pretrain_epochs": 2,
         "finetune_epochs": 10,
+        "finetune_lr_drop_after": 7,
         "batch_size": 50,
         "rf_trees": 10,
         "rf_depth": 10,  # maximum tree depth
@@ -68,14 +74,20 @@ _PROFILES: dict[str, dict[str, Any]] = {
         **_SCHEDULE,
         "seed": 0,
         "device": "auto",
+        "depth_renders": 20_000,  # depth CNN pretraining renders (a second pretraining; kept small on CPU)
         "hand_renders": 100_000,
         "body_renders": 40_000,
         "shard_size": 10_000,
         "bpy_meshes": 10,
         "mr_subjects": 132,
         "ct_subjects": 20,
-        "pretrain_epochs": 5,
-        "finetune_epochs": 100,
+        # CNN (issue 5), chosen by measurement (benchmarks/bench_training.py, 2 shared cores):
+        # CNN_CPU_NOTE
+        "hand_pretrain_images": 20_000,
+        "body_pretrain_images": 10_000,
+        "pretrain_epochs": 3,
+        "finetune_epochs": 60,
+        "finetune_lr_drop_after": 43,  # 500/700 of finetune_epochs, as in the paper
         "rf_trees": 50,
         "rf_depth": 14,
         "rf_features": 300,
@@ -88,12 +100,15 @@ _PROFILES: dict[str, dict[str, Any]] = {
         **_SCHEDULE,
         "seed": 0,
         "device": "auto",
+        "depth_renders": 2_200_000,  # the paper pretrains the depth CNN on its synthetic set too
         "hand_renders": 2_200_000,  # "around 2.2M synthetic images" (Sec. 3)
         "body_renders": 600_000,  # "600,000 synthetic images" (Sec. 3)
         "shard_size": 50_000,
         "bpy_meshes": 20,
         "mr_subjects": 132,  # N = 132 MR hands
         "ct_subjects": 20,  # N = 20 CT bodies
+        "hand_pretrain_images": 2_200_000,  # all renders (Sec. 3)
+        "body_pretrain_images": 600_000,
         "pretrain_epochs": 30,
         "finetune_epochs": 700,
         "rf_trees": 100,

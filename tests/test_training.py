@@ -1,0 +1,171 @@
+import numpy as np
+import pytest
+import torch
+
+from landmarklib import LandmarkError, resolve
+from landmarklib.cnn import LandmarkCNN
+from landmarklib.data import LandmarkSet
+from landmarklib.folds import folds_path
+from landmarklib.geometry import patch_size, to_unit
+from landmarklib.provenance import read_json
+from landmarklib.results import read_predictions, write_predictions
+from landmarklib.training import (
+    Schedule, cross_validate, cross_validate_arrays, finetune_schedule, fit, predict, pretrain,
+    pretrain_schedule, set_inputs, set_targets,
+)
+
+
+def rectangles(task: str, n: int, seed: int = 0) -> LandmarkSet:
+    """Random filled rectangles; landmarks = 4 corners, centre (and edge midpoints for the body)."""
+    rng = np.random.default_rng(seed)
+    pw, ph = patch_size(task)
+    masks = np.zeros((n, ph, pw), bool)
+    lms = []
+    for i in range(n):
+        x0, y0 = rng.integers(2, pw // 3), rng.integers(2, ph // 3)
+        x1, y1 = rng.integers(2 * pw // 3, pw - 2), rng.integers(2 * ph // 3, ph - 2)
+        masks[i, y0:y1, x0:x1] = True
+        pts = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), ((x0 + x1) / 2, (y0 + y1) / 2)]
+        if task == "body":
+            pts += [((x0 + x1) / 2, y0), (x1, (y0 + y1) / 2), ((x0 + x1) / 2, y1), (x0, (y0 + y1) / 2)]
+        lms.append(pts)
+    return LandmarkSet(task, masks, np.array(lms, np.float32), [f"s{i:02d}" for i in range(n)],
+                       mm_per_px=np.ones((n, 2)))
+
+
+def test_pretraining_schedule_gives_the_papers_rates():
+    s = pretrain_schedule(resolve("paper"))
+    assert s.epochs == 30 and s.batch_size == 100 and s.momentum == 0.9
+    rates = [s.lr_at(e, 0) for e in range(30)]
+    assert rates[0] == 0.01
+    np.testing.assert_allclose(rates, 0.01 * 0.7943 ** np.arange(30))
+    np.testing.assert_allclose(rates[10], 0.001, rtol=1e-3)  # 0.7943 = 10**-0.1
+    np.testing.assert_allclose(rates[20], 0.0001, rtol=2e-3)
+
+
+def test_finetuning_schedule_drops_once_after_500_iterations():
+    s = finetune_schedule(resolve("paper"))
+    assert s.epochs == 700
+    assert s.lr_at(0, 0) == s.lr_at(600, 499) == 0.01
+    np.testing.assert_allclose([s.lr_at(0, 500), s.lr_at(699, 10_000)], [0.001, 0.001])
+    for profile in ("quick", "cpu"):  # scaled profiles keep the drop at 500/700 of the run
+        s = finetune_schedule(resolve(profile))
+        assert abs(s.drop_after / s.epochs - 500 / 700) < 0.05
+
+
+def test_fit_applies_the_schedule():
+    data = rectangles("hand", 6)
+    hist = fit(LandmarkCNN("hand"), set_inputs(data), set_targets(data),
+               Schedule(epochs=3, batch_size=3, decay_per_epoch=0.7943), seed=0)
+    np.testing.assert_allclose(hist["lr"], [0.01, 0.007943, 0.007943**2 / 0.01])
+    hist = fit(LandmarkCNN("hand"), set_inputs(data), set_targets(data),
+               Schedule(epochs=3, batch_size=3, drop_after=3, drop=0.1), seed=0)  # 2 iterations/epoch
+    np.testing.assert_allclose(hist["lr"], [0.01, 0.001, 0.001])
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_killed_run_resumes_to_identical_weights(tmp_path):
+    data = rectangles("hand", 8)
+    sched = Schedule(epochs=3, batch_size=4, decay_per_epoch=0.7943)
+
+    torch.manual_seed(5)
+    whole = LandmarkCNN("hand")
+    fit(whole, set_inputs(data), set_targets(data), sched, seed=1, checkpoint=tmp_path / "a.pt")
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch, history):
+        if epoch == 1:
+            raise Killed
+
+    torch.manual_seed(5)
+    with pytest.raises(Killed):
+        fit(LandmarkCNN("hand"), set_inputs(data), set_targets(data), sched, seed=1,
+            checkpoint=tmp_path / "b.pt", callback=kill)
+    torch.manual_seed(123)  # the process that resumes has other RNG state and other initial weights
+    torch.rand(10)
+    resumed = LandmarkCNN("hand")
+    hist = fit(resumed, set_inputs(data), set_targets(data), sched, seed=1, checkpoint=tmp_path / "b.pt")
+    assert hist["resumed_from"] == 2 and hist["epochs_run"] == 1
+    a, b = _weights(whole), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # a finished checkpoint is reused, not retrained
+    again = LandmarkCNN("hand")
+    assert fit(again, set_inputs(data), set_targets(data), sched, seed=1, checkpoint=tmp_path / "a.pt")[
+        "epochs_run"] == 0
+    assert all(torch.equal(a[k], v) for k, v in again.state_dict().items())
+    # a checkpoint of another schedule is refused
+    with pytest.raises(LandmarkError, match="another schedule"):
+        fit(LandmarkCNN("hand"), set_inputs(data), set_targets(data), Schedule(epochs=4, batch_size=4), seed=1,
+            checkpoint=tmp_path / "a.pt")
+
+
+def test_tiny_overfit_reaches_near_zero_loss():
+    data = rectangles("hand", 4, seed=3)
+    x, y = set_inputs(data), set_targets(data)
+    torch.manual_seed(0)
+    net = LandmarkCNN("hand", dropout=0.0)  # capacity check: dropout off, the paper's SGD settings
+    before = float(((predict(net, x) - y) ** 2).sum(1).mean())
+    hist = fit(net, x, y, Schedule(epochs=60, batch_size=4, lr=0.01, momentum=0.9), seed=0)
+    after = float(((predict(net, x) - y) ** 2).sum(1).mean())
+    print(before, after, hist["loss"][::10])
+    assert hist["loss"][-1] < 0.01 * hist["loss"][0]
+    # eq. (2) summed over 10 coordinates; 1e-3 = 0.01 RMS in [-1, 1] units = 0.5 px on the 96 px patch
+    assert after < 1e-3 < 0.1 < before
+
+
+def test_stream_source_trains_like_arrays():
+    data = rectangles("body", 5)
+    stream = [{"mask": m, "landmarks": p} for m, p in zip(data.masks, data.landmarks)]
+    hist = fit(LandmarkCNN("body"), None, None, Schedule(epochs=2, batch_size=2), seed=0,
+               stream=stream, stream_task="body", stream_n=5)
+    assert len(hist["loss"]) == 2 and np.isfinite(hist["loss"]).all()
+    np.testing.assert_allclose(set_targets(data)[0], to_unit(data.landmarks[0], (76, 160)).ravel(), atol=1e-6)
+
+
+def _cfg(**over):
+    return resolve("quick", {"finetune_epochs": 2, "finetune_lr_drop_after": 1, "pretrain_epochs": 1,
+                             "batch_size": 10, **over})
+
+
+def test_cross_validation_uses_the_shared_folds_and_covers_every_subject_once():
+    cfg = _cfg()
+    real = rectangles("body", 4)
+    frame, histories = cross_validate(real, cfg, method="CNN(real)")
+    folds = read_json(folds_path("quick", "body"))["folds"]  # written by landmarklib.folds.ensure_folds
+    assert len(folds) == len(histories) == 4  # leave-one-out
+    per_subject = frame.groupby("subject")["fold"].unique()
+    assert sorted(per_subject.index) == sorted(real.ids)
+    for subject, fold in per_subject.items():
+        assert len(fold) == 1 and folds[fold[0]]["test"] == [subject]
+        assert subject not in folds[fold[0]]["train"]
+    assert len(frame) == 4 * 9 and frame[["x_pred", "y_pred"]].notna().all().all()
+    # the table round-trips through the shared writer; [-1, 1] values follow by eq. (1)
+    write_predictions(frame, params=cfg)
+    back = read_predictions("quick", task="body")
+    unit = to_unit(back[["x_pred", "y_pred"]].to_numpy(), (76, 160))
+    assert np.isfinite(unit).all()
+
+
+def test_finetuned_model_starts_from_the_pretrained_one():
+    cfg = _cfg(hand_pretrain_images=6)
+    syn = rectangles("hand", 6, seed=1)
+    model, hist = pretrain("hand", cfg, syn)
+    assert len(hist["loss"]) == 1 and not model.training
+    real = rectangles("hand", 6, seed=2)
+    frame, _ = cross_validate(real, cfg, method="CNN(ft)", pretrained=model)
+    assert sorted(frame["fold"].unique()) == [0, 1, 2]  # 3-fold for hands
+    with pytest.raises(LandmarkError, match="pretrained"):
+        cross_validate(real, cfg, method="CNN(ft)")
+
+
+def test_overlapping_folds_are_refused():
+    data = rectangles("hand", 4)
+    folds = [{"train": ["s00", "s01"], "test": ["s01"]}]
+    with pytest.raises(LandmarkError, match="overlap"):
+        cross_validate_arrays(set_inputs(data), set_targets(data), data.ids, folds, lambda i: LandmarkCNN("hand"),
+                              Schedule(epochs=1, batch_size=4), seed=0)
