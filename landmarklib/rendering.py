@@ -337,15 +337,17 @@ def render_range(
 # ------------------------------------------------------------------------------------------- storage
 
 
-def store_key(task: str, seed: int, shard_size: int) -> str:
-    """Folder name of a stored render set: seed, shard size and a hash of what defines a sample."""
+def store_key(task: str, seed: int, shard_size: int, device: str | torch.device = "cpu") -> str:
+    """Folder name of a stored render set: seed, shard size, a hash of what defines a sample, and the
+    device type unless CPU (float results differ in the last bits between CPU and GPU)."""
     spec = json.dumps(
         {"space": [p.__dict__ for g in ("shape", "pose") for p in bodymodel.SPACES[task][g]],
          "render": RENDER_VERSION, "cull": CULL[task], "block": BLOCK[task], "margin": DEFAULT_MARGIN},
         sort_keys=True,
     )
     digest = hashlib.sha1(spec.encode()).hexdigest()[:8]
-    return f"seed{int(seed)}_shard{int(shard_size)}_{digest}"
+    suffix = "" if torch.device(device).type == "cpu" else f"_{torch.device(device).type}"
+    return f"seed{int(seed)}_shard{int(shard_size)}_{digest}{suffix}"
 
 
 def _write_shard(path: Path, task: str, seed: int, arr: dict[str, np.ndarray]) -> None:
@@ -401,7 +403,7 @@ def load_renders(
     if n < 1 or shard_size < 1 or seed < 0:
         raise LandmarkError(f"load_renders needs n >= 1, shard_size >= 1, seed >= 0; got {n}, {shard_size}, {seed}")
     device = resolve_device(cfg.get("device", "cpu"))
-    folder = subdir("synthetic", task, store_key(task, seed, shard_size), renders_dir=cfg.get("renders_dir"))
+    folder = subdir("synthetic", task, store_key(task, seed, shard_size, device), renders_dir=cfg.get("renders_dir"))
     n_shards = -(-n // shard_size)
     paths = [folder / f"shard_{j:05d}.npz" for j in range(n_shards)]
     missing = [j for j, p in enumerate(paths) if not p.is_file()]
