@@ -190,19 +190,20 @@ def rasterize(
         return zbuf.reshape(bsz, ph, pw)
     order = torch.argsort(key)[counts[0]:]  # drawable triangles grouped by class (uint8 sort is fast)
     # 2. per drawable triangle, in class order: barycentric and depth planes from the first pixel centre
-    b, f = order // nf, order % nf
-    corner = torch.cat((points, depth[..., None]), dim=-1).reshape(-1, 3)[(b * nv)[:, None] + faces[f]]  # (K, 3, 3)
-    (xa, ya, za), (xb, yb, zb), (xc, yc, zc) = (corner[:, i].unbind(-1) for i in range(3))
-    area, ox, oy = area.reshape(-1)[order], ox.reshape(-1)[order], oy.reshape(-1)[order]
+    b = order // nf
+    xa, ya, xb, yb, xc, yc, area, ox, oy = (t.reshape(-1)[order] for t in (xa, ya, xb, yb, xc, yc, area, ox, oy))
+    za, zb, zc = (depth.index_select(1, faces[:, i]).reshape(-1)[order] for i in range(3))
     inv = 1.0 / area
     pa, qa = (yb - yc) * inv, (xc - xb) * inv
     pb, qb = (yc - ya) * inv, (xa - xc) * inv
     cx, cy = ox + 0.5 - xc, oy + 0.5 - yc
     wa0, wb0 = pa * cx + qa * cy, pb * cx + qb * cy
     dza, dzb = za - zc, zb - zc
-    planes = torch.stack(
-        (wa0, pa, qa, wb0, pb, qb, zc + wa0 * dza + wb0 * dzb, pa * dza + pb * dzb, qa * dza + qb * dzb), dim=-1
-    ).reshape(-1, 3, 3).transpose(0, 1).contiguous()  # (plane, K, coefficient): value = c0 + c1 dx + c2 dy
+    planes = torch.stack((
+        torch.stack((wa0, pa, qa), -1),
+        torch.stack((wb0, pb, qb), -1),
+        torch.stack((zc + wa0 * dza + wb0 * dzb, pa * dza + pb * dzb, qa * dza + qb * dzb), -1),
+    ))  # (plane, K, coefficient): value = c0 + c1 dx + c2 dy
     pix0 = b * (ph * pw) + oy.to(torch.int64) * pw + ox.to(torch.int64)
     # 3. each class: evaluate the planes on its nx x ny pixel grid with one GEMM, reduce into the z-buffer
     eps = -1e-6
