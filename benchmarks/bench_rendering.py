@@ -1,6 +1,6 @@
 """Throughput of the synthetic renders: anny + torch rasterizer, against Blender on the same meshes.
 
-Prints a table and writes ``renders/results/benchmarks/rendering.json`` (with provenance).
+Prints a table and writes ``renders/results/benchmarks/rendering_threads<N>.json`` (with provenance).
 Targets (issue: renders): >= 2,000 hand and >= 300 body images/s on 2 CPU cores including the model,
 and >= 100x Blender Workbench on the same meshes.
 
@@ -93,7 +93,7 @@ def main() -> None:
               f"{r.get('bpy_workbench_images_per_s', float('nan')):9.1f} {r.get('ratio_vs_workbench', float('nan')):7.0f} "
               f"{r.get('bpy_cycles_images_per_s', float('nan')):9.1f} {r.get('ratio_vs_cycles', float('nan')):7.0f} "
               f"{r.get('bpy_workbench_min_iou', float('nan')):8.4f}")
-    out = subdir("results", "benchmarks") / "rendering.json"
+    out = subdir("results", "benchmarks") / f"rendering_threads{args.threads}.json"
     write_json(out, {**provenance(resolve("quick"), benchmark="rendering", threads=args.threads, device=args.device,
                                   load_average=list(load)), "rows": rows})
     print(f"wrote {out}")

@@ -162,6 +162,9 @@ def test_load_renders_deterministic_and_stream_equal(tmp_path, small_blocks):
     np.testing.assert_array_equal(a.masks, b.masks)
     np.testing.assert_array_equal(a.depth, b.depth)
     np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    no_depth = R.load_renders("body", cfg, n=15, progress=False, with_depth=False)
+    assert no_depth.depth is None
+    np.testing.assert_array_equal(no_depth.masks, a.masks)
     c = R.load_renders("body", _cfg(tmp_path / "c", shard_size=10, seed=4), n=5, progress=False)
     assert not np.array_equal(a.landmarks[:5], c.landmarks)
     # stream sample i == stored sample i
