@@ -57,7 +57,7 @@ BLOCK: dict[str, int] = {"hand": 250, "body": 50}
 CULL: dict[str, int] = {"hand": -1, "body": -1}
 
 #: Bumped when the renderer's output changes (part of the storage key).
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 
 
 class Rendered(NamedTuple):
