@@ -226,3 +226,12 @@ def test_corrupt_shard_reported(tmp_path, small_blocks):
     shard.write_bytes(b"not a zip")
     with pytest.raises(LandmarkError, match="delete it"):
         R.load_renders("body", cfg, n=10, progress=False)
+
+
+@pytest.mark.slow
+def test_parallel_workers_give_the_same_shards(tmp_path):
+    serial = R.load_renders("body", _cfg(tmp_path / "a", shard_size=50, seed=6), n=100, progress=False)
+    parallel = R.load_renders("body", _cfg(tmp_path / "b", shard_size=50, seed=6), n=100, progress=False, workers=2)
+    np.testing.assert_array_equal(serial.masks, parallel.masks)
+    np.testing.assert_array_equal(serial.depth, parallel.depth)
+    np.testing.assert_array_equal(serial.landmarks, parallel.landmarks)
