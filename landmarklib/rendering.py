@@ -9,10 +9,10 @@ mesh of :mod:`landmarklib.bodymodel` directly into the task's patch (``PATCH_SIZ
 2. crop + scale: each sample's projected bounding box goes through
    :func:`landmarklib.geometry.fit_transform` into the patch (aspect kept, centred, same margin as the
    scans), landmarks through the same transform (patch pixels) and keep their depth;
-3. rasterize: every pixel centre ``(i + 0.5, j + 0.5)`` covered by a triangle gets the nearest depth.
-   Vectorised over all triangles of the batch: each triangle's pixel-centre candidates inside its
-   bounding box are enumerated at once (``repeat_interleave``), tested with barycentric coordinates,
-   and reduced with ``scatter_reduce(amin)`` into one z-buffer.
+3. rasterize (:func:`rasterize`): every pixel centre ``(i + 0.5, j + 0.5)`` covered by a triangle gets
+   the nearest depth. Vectorised over all triangles of the batch: back faces culled (both meshes are
+   closed), triangles grouped by the size of their pixel bounding box, barycentric and depth planes
+   evaluated per group with one matrix product, reduced with ``scatter_reduce(amin)`` into one z-buffer.
 
 Storage (:func:`load_renders`): ``renders/synthetic/<task>/<key>/shard_NNNNN.npz``, ``key`` made of the
 seed, the shard size and a hash of the parameter space; each shard holds ``shard_size`` samples
@@ -38,7 +38,7 @@ from . import bodymodel
 from .data import LandmarkSet
 from .errors import LandmarkError
 from .geometry import DEFAULT_MARGIN, PATCH_SIZE, to_unit
-from .landmarks import landmark_names, parse_task
+from .landmarks import parse_task
 from .paths import subdir
 from .provenance import provenance, save_npz, write_json
 
@@ -539,11 +539,6 @@ class SyntheticStream(torch.utils.data.IterableDataset):
                     "unit_landmarks": torch.from_numpy(unit[j]),
                     "landmark_depth": torch.from_numpy(batch.landmark_depth[j]),
                 }
-
-
-def landmark_count(task: str) -> int:
-    """Number of landmarks of ``task``."""
-    return len(landmark_names(task))
 
 
 # ------------------------------------------------------------------------------ notebook helpers
