@@ -175,12 +175,16 @@ def rasterize(
     xa, xb, xc = (px_.index_select(1, faces[:, i]) for i in range(3))  # (B, F) each, contiguous
     ya, yb, yc = (py_.index_select(1, faces[:, i]) for i in range(3))
     area = (xb - xa) * (yc - ya) - (yb - ya) * (xc - xa)
+    facing = (area * cull > 1e-12) if cull else (area.abs() > 1e-12)
+    sel = torch.nonzero(facing.reshape(-1), as_tuple=True)[0]  # flat (b * F + f) index of kept triangles
+    if sel.numel() == 0:
+        return zbuf.reshape(bsz, ph, pw)
+    xa, xb, xc, ya, yb, yc, area = (t.reshape(-1)[sel] for t in (xa, xb, xc, ya, yb, yc, area))
     ox = torch.ceil(torch.minimum(torch.minimum(xa, xb), xc) - 0.5).clamp(min=0)
     oy = torch.ceil(torch.minimum(torch.minimum(ya, yb), yc) - 0.5).clamp(min=0)
     nx = (torch.floor(torch.maximum(torch.maximum(xa, xb), xc) - 0.5).clamp(max=pw - 1) - ox + 1).clamp(min=0)
     ny = (torch.floor(torch.maximum(torch.maximum(ya, yb), yc) - 0.5).clamp(max=ph - 1) - oy + 1).clamp(min=0)
-    ok = (area * cull > 1e-12) if cull else (area.abs() > 1e-12)
-    ok &= (nx > 0) & (ny > 0)
+    ok = (nx > 0) & (ny > 0)
     big = MAX_WINDOW + 1
     # class 0 = nothing to draw; 1 + (nx-1) * big + (ny-1) otherwise (nx, ny clamped to `big` = large)
     key = torch.where(ok, (nx.clamp(max=big) - 1) * big + ny.clamp(max=big), torch.zeros_like(nx))
@@ -190,9 +194,10 @@ def rasterize(
         return zbuf.reshape(bsz, ph, pw)
     order = torch.argsort(key)[counts[0]:]  # drawable triangles grouped by class (uint8 sort is fast)
     # 2. per drawable triangle, in class order: barycentric and depth planes from the first pixel centre
-    b = order // nf
-    xa, ya, xb, yb, xc, yc, area, ox, oy = (t.reshape(-1)[order] for t in (xa, ya, xb, yb, xc, yc, area, ox, oy))
-    za, zb, zc = (depth.index_select(1, faces[:, i]).reshape(-1)[order] for i in range(3))
+    tid = sel[order]
+    b = tid // nf
+    xa, ya, xb, yb, xc, yc, area, ox, oy = (t[order] for t in (xa, ya, xb, yb, xc, yc, area, ox, oy))
+    za, zb, zc = depth.reshape(-1)[(b * nv)[:, None] + faces[tid % nf]].unbind(-1)
     inv = 1.0 / area
     pa, qa = (yb - yc) * inv, (xc - xb) * inv
     pb, qb = (yc - ya) * inv, (xa - xc) * inv
@@ -217,7 +222,7 @@ def rasterize(
         mx, my = (cls - 1) // big + 1, (cls - 1) % big + 1
         if mx == big or my == big:
             _rasterize_large(
-                zbuf, planes[:, sl].transpose(0, 1), pix0[sl], nx.reshape(-1)[order[sl]], ny.reshape(-1)[order[sl]],
+                zbuf, planes[:, sl].transpose(0, 1), pix0[sl], nx[order[sl]], ny[order[sl]],
                 pw, eps,
             )
             continue
