@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -55,6 +56,9 @@ BLOCK: dict[str, int] = {"hand": 250, "body": 50}
 #: of :func:`landmarklib.bodymodel.pose`), so their front faces alone give the same silhouette and depth
 #: (checked in the tests) at half the cost.
 CULL: dict[str, int] = {"hand": -1, "body": -1}
+
+#: :func:`load_renders` generates in parallel worker processes from this many missing samples on.
+PARALLEL_FROM = 20_000
 
 #: Bumped when the renderer's output changes (part of the storage key).
 RENDER_VERSION = 2
@@ -391,7 +395,7 @@ def _shard_job(
 
 def load_renders(
     task: str, cfg: Mapping[str, Any], *, n: int | None = None, progress: bool = True, with_depth: bool = True,
-    workers: int = 1,
+    workers: int | None = None,
 ) -> LandmarkSet:
     """The first ``n`` synthetic renders of ``task`` (generated and cached on first use).
 
@@ -412,7 +416,8 @@ def load_renders(
     workers
         Generate missing shards in this many spawned processes of one torch thread each (CPU only;
         on 2 cores two single-threaded processes beat one process with two threads). The shards are
-        identical whatever the number of workers.
+        identical whatever the number of workers. ``None``: up to 2 processes (the CPU count) when at
+        least :data:`PARALLEL_FROM` samples are missing (starting a worker costs a few seconds), else 1.
 
     Returns
     -------
@@ -444,6 +449,8 @@ def load_renders(
             bar.update(shard_size)
             bar.set_postfix(images_per_s=f"{done / (time.perf_counter() - t0):.0f}")
 
+        if workers is None:
+            workers = min(os.cpu_count() or 1, 2) if len(missing) * shard_size >= PARALLEL_FROM else 1
         if workers > 1 and device.type == "cpu":
             import concurrent.futures
             import multiprocessing
