@@ -9,10 +9,10 @@ mesh of :mod:`landmarklib.bodymodel` directly into the task's patch (``PATCH_SIZ
 2. crop + scale: each sample's projected bounding box goes through
    :func:`landmarklib.geometry.fit_transform` into the patch (aspect kept, centred, same margin as the
    scans), landmarks through the same transform (patch pixels) and keep their depth;
-3. rasterize: every pixel centre ``(i + 0.5, j + 0.5)`` covered by a triangle gets the nearest depth.
-   Vectorised over all triangles of the batch: each triangle's pixel-centre candidates inside its
-   bounding box are enumerated at once (``repeat_interleave``), tested with barycentric coordinates,
-   and reduced with ``scatter_reduce(amin)`` into one z-buffer.
+3. rasterize (:func:`rasterize`): every pixel centre ``(i + 0.5, j + 0.5)`` covered by a triangle gets
+   the nearest depth. Vectorised over all triangles of the batch: back faces culled (both meshes are
+   closed), triangles grouped by the size of their pixel bounding box, barycentric and depth planes
+   evaluated per group with one matrix product, reduced with ``scatter_reduce(amin)`` into one z-buffer.
 
 Storage (:func:`load_renders`): ``renders/synthetic/<task>/<key>/shard_NNNNN.npz``, ``key`` made of the
 seed, the shard size and a hash of the parameter space; each shard holds ``shard_size`` samples
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -38,7 +39,7 @@ from . import bodymodel
 from .data import LandmarkSet
 from .errors import LandmarkError
 from .geometry import DEFAULT_MARGIN, PATCH_SIZE, to_unit
-from .landmarks import landmark_names, parse_task
+from .landmarks import parse_task
 from .paths import subdir
 from .provenance import provenance, save_npz, write_json
 
@@ -56,8 +57,11 @@ BLOCK: dict[str, int] = {"hand": 250, "body": 50}
 #: (checked in the tests) at half the cost.
 CULL: dict[str, int] = {"hand": -1, "body": -1}
 
+#: :func:`load_renders` generates in parallel worker processes from this many missing samples on.
+PARALLEL_FROM = 20_000
+
 #: Bumped when the renderer's output changes (part of the storage key).
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 
 
 class Rendered(NamedTuple):
@@ -175,12 +179,16 @@ def rasterize(
     xa, xb, xc = (px_.index_select(1, faces[:, i]) for i in range(3))  # (B, F) each, contiguous
     ya, yb, yc = (py_.index_select(1, faces[:, i]) for i in range(3))
     area = (xb - xa) * (yc - ya) - (yb - ya) * (xc - xa)
+    facing = (area * cull > 1e-12) if cull else (area.abs() > 1e-12)
+    sel = torch.nonzero(facing.reshape(-1), as_tuple=True)[0]  # flat (b * F + f) index of kept triangles
+    if sel.numel() == 0:
+        return zbuf.reshape(bsz, ph, pw)
+    xa, xb, xc, ya, yb, yc, area = (t.reshape(-1)[sel] for t in (xa, xb, xc, ya, yb, yc, area))
     ox = torch.ceil(torch.minimum(torch.minimum(xa, xb), xc) - 0.5).clamp(min=0)
     oy = torch.ceil(torch.minimum(torch.minimum(ya, yb), yc) - 0.5).clamp(min=0)
     nx = (torch.floor(torch.maximum(torch.maximum(xa, xb), xc) - 0.5).clamp(max=pw - 1) - ox + 1).clamp(min=0)
     ny = (torch.floor(torch.maximum(torch.maximum(ya, yb), yc) - 0.5).clamp(max=ph - 1) - oy + 1).clamp(min=0)
-    ok = (area * cull > 1e-12) if cull else (area.abs() > 1e-12)
-    ok &= (nx > 0) & (ny > 0)
+    ok = (nx > 0) & (ny > 0)
     big = MAX_WINDOW + 1
     # class 0 = nothing to draw; 1 + (nx-1) * big + (ny-1) otherwise (nx, ny clamped to `big` = large)
     key = torch.where(ok, (nx.clamp(max=big) - 1) * big + ny.clamp(max=big), torch.zeros_like(nx))
@@ -190,19 +198,21 @@ def rasterize(
         return zbuf.reshape(bsz, ph, pw)
     order = torch.argsort(key)[counts[0]:]  # drawable triangles grouped by class (uint8 sort is fast)
     # 2. per drawable triangle, in class order: barycentric and depth planes from the first pixel centre
-    b, f = order // nf, order % nf
-    corner = torch.cat((points, depth[..., None]), dim=-1).reshape(-1, 3)[(b * nv)[:, None] + faces[f]]  # (K, 3, 3)
-    (xa, ya, za), (xb, yb, zb), (xc, yc, zc) = (corner[:, i].unbind(-1) for i in range(3))
-    area, ox, oy = area.reshape(-1)[order], ox.reshape(-1)[order], oy.reshape(-1)[order]
+    tid = sel[order]
+    b = tid // nf
+    xa, ya, xb, yb, xc, yc, area, ox, oy = (t[order] for t in (xa, ya, xb, yb, xc, yc, area, ox, oy))
+    za, zb, zc = depth.reshape(-1)[(b * nv)[:, None] + faces[tid % nf]].unbind(-1)
     inv = 1.0 / area
     pa, qa = (yb - yc) * inv, (xc - xb) * inv
     pb, qb = (yc - ya) * inv, (xa - xc) * inv
     cx, cy = ox + 0.5 - xc, oy + 0.5 - yc
     wa0, wb0 = pa * cx + qa * cy, pb * cx + qb * cy
     dza, dzb = za - zc, zb - zc
-    planes = torch.stack(
-        (wa0, pa, qa, wb0, pb, qb, zc + wa0 * dza + wb0 * dzb, pa * dza + pb * dzb, qa * dza + qb * dzb), dim=-1
-    ).reshape(-1, 3, 3).transpose(0, 1).contiguous()  # (plane, K, coefficient): value = c0 + c1 dx + c2 dy
+    planes = torch.stack((
+        torch.stack((wa0, pa, qa), -1),
+        torch.stack((wb0, pb, qb), -1),
+        torch.stack((zc + wa0 * dza + wb0 * dzb, pa * dza + pb * dzb, qa * dza + qb * dzb), -1),
+    ))  # (plane, K, coefficient): value = c0 + c1 dx + c2 dy
     pix0 = b * (ph * pw) + oy.to(torch.int64) * pw + ox.to(torch.int64)
     # 3. each class: evaluate the planes on its nx x ny pixel grid with one GEMM, reduce into the z-buffer
     eps = -1e-6
@@ -216,7 +226,7 @@ def rasterize(
         mx, my = (cls - 1) // big + 1, (cls - 1) % big + 1
         if mx == big or my == big:
             _rasterize_large(
-                zbuf, planes[:, sl].transpose(0, 1), pix0[sl], nx.reshape(-1)[order[sl]], ny.reshape(-1)[order[sl]],
+                zbuf, planes[:, sl].transpose(0, 1), pix0[sl], nx[order[sl]], ny[order[sl]],
                 pw, eps,
             )
             continue
@@ -337,15 +347,17 @@ def render_range(
 # ------------------------------------------------------------------------------------------- storage
 
 
-def store_key(task: str, seed: int, shard_size: int) -> str:
-    """Folder name of a stored render set: seed, shard size and a hash of what defines a sample."""
+def store_key(task: str, seed: int, shard_size: int, device: str | torch.device = "cpu") -> str:
+    """Folder name of a stored render set: seed, shard size, a hash of what defines a sample, and the
+    device type unless CPU (float results differ in the last bits between CPU and GPU)."""
     spec = json.dumps(
         {"space": [p.__dict__ for g in ("shape", "pose") for p in bodymodel.SPACES[task][g]],
          "render": RENDER_VERSION, "cull": CULL[task], "block": BLOCK[task], "margin": DEFAULT_MARGIN},
         sort_keys=True,
     )
     digest = hashlib.sha1(spec.encode()).hexdigest()[:8]
-    return f"seed{int(seed)}_shard{int(shard_size)}_{digest}"
+    suffix = "" if torch.device(device).type == "cpu" else f"_{torch.device(device).type}"
+    return f"seed{int(seed)}_shard{int(shard_size)}_{digest}{suffix}"
 
 
 def _write_shard(path: Path, task: str, seed: int, arr: dict[str, np.ndarray]) -> None:
@@ -371,8 +383,19 @@ def _read_shard(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def _shard_job(
+    task: str, seed: int, j: int, shard_size: int, path: str, *, device: str = "cpu", threads: int | None = 1
+) -> None:
+    """Render shard ``j`` and write it atomically (also the body of a worker process)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    arr = render_range(task, seed, j * shard_size, (j + 1) * shard_size, device=device)
+    _write_shard(Path(path), task, seed, arr)
+
+
 def load_renders(
-    task: str, cfg: Mapping[str, Any], *, n: int | None = None, progress: bool = True
+    task: str, cfg: Mapping[str, Any], *, n: int | None = None, progress: bool = True, with_depth: bool = True,
+    workers: int | None = None,
 ) -> LandmarkSet:
     """The first ``n`` synthetic renders of ``task`` (generated and cached on first use).
 
@@ -387,6 +410,14 @@ def load_renders(
         Number of renders (default: ``cfg[f"{task}_renders"]``).
     progress
         Show a tqdm bar with images/s while generating.
+    with_depth
+        Load the depth maps (float32 in memory: 37 kB per hand, 49 kB per body render); ``False``
+        leaves ``depth`` ``None`` (``landmark_depth`` is always loaded).
+    workers
+        Generate missing shards in this many spawned processes of one torch thread each (CPU only;
+        on 2 cores two single-threaded processes beat one process with two threads). The shards are
+        identical whatever the number of workers. ``None``: up to 2 processes (the CPU count) when at
+        least :data:`PARALLEL_FROM` samples are missing (starting a worker costs a few seconds), else 1.
 
     Returns
     -------
@@ -401,7 +432,7 @@ def load_renders(
     if n < 1 or shard_size < 1 or seed < 0:
         raise LandmarkError(f"load_renders needs n >= 1, shard_size >= 1, seed >= 0; got {n}, {shard_size}, {seed}")
     device = resolve_device(cfg.get("device", "cpu"))
-    folder = subdir("synthetic", task, store_key(task, seed, shard_size), renders_dir=cfg.get("renders_dir"))
+    folder = subdir("synthetic", task, store_key(task, seed, shard_size, device), renders_dir=cfg.get("renders_dir"))
     n_shards = -(-n // shard_size)
     paths = [folder / f"shard_{j:05d}.npz" for j in range(n_shards)]
     missing = [j for j, p in enumerate(paths) if not p.is_file()]
@@ -411,19 +442,40 @@ def load_renders(
 
         bar = tqdm(total=len(missing) * shard_size, desc=f"{task} renders", unit="img", disable=not progress)
         t0, done = time.perf_counter(), 0
-        for j in missing:
-            arr = render_range(task, seed, j * shard_size, (j + 1) * shard_size, device=device)
-            _write_shard(paths[j], task, seed, arr)
+
+        def tick() -> None:
+            nonlocal done
             done += shard_size
             bar.update(shard_size)
             bar.set_postfix(images_per_s=f"{done / (time.perf_counter() - t0):.0f}")
+
+        if workers is None:
+            workers = min(os.cpu_count() or 1, 2) if len(missing) * shard_size >= PARALLEL_FROM else 1
+        if workers > 1 and device.type == "cpu":
+            import concurrent.futures
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")  # never fork a process that holds anny/warp state
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                jobs = [pool.submit(_shard_job, task, seed, j, shard_size, str(paths[j])) for j in missing]
+                for job in concurrent.futures.as_completed(jobs):
+                    job.result()
+                    tick()
+        else:
+            for j in missing:
+                _shard_job(task, seed, j, shard_size, str(paths[j]), device=str(device), threads=None)
+                tick()
         bar.close()
-    shards = [_read_shard(p) for p in paths]
-    cat = {k: np.concatenate([s[k] for s in shards])[:n] for k in ("masks", "depth", "landmarks", "landmark_depth",
-                                                                  "params", "index")}
+    keys = ["masks", "landmarks", "landmark_depth", "params", "index"] + (["depth"] if with_depth else [])
+    shards = []
+    for p in paths:
+        shard = _read_shard(p)
+        shards.append({k: shard[k] for k in keys} | {"param_names": shard["param_names"]})
+    cat = {k: np.concatenate([s[k] for s in shards])[:n] for k in keys}
     ids = np.char.add(f"{task}-s{seed}-", cat["index"].astype(str))
     return LandmarkSet(
-        task=task, masks=cat["masks"], landmarks=cat["landmarks"], ids=ids, depth=cat["depth"].astype(np.float32),
+        task=task, masks=cat["masks"], landmarks=cat["landmarks"], ids=ids,
+        depth=cat["depth"].astype(np.float32) if with_depth else None,
         landmark_depth=cat["landmark_depth"],
         meta={"source": str(folder), "seed": seed, "shard_size": shard_size, "params": cat["params"],
               "param_names": [str(x) for x in shards[0]["param_names"]], "depth_unit": "m"},
@@ -499,11 +551,6 @@ class SyntheticStream(torch.utils.data.IterableDataset):
                     "unit_landmarks": torch.from_numpy(unit[j]),
                     "landmark_depth": torch.from_numpy(batch.landmark_depth[j]),
                 }
-
-
-def landmark_count(task: str) -> int:
-    """Number of landmarks of ``task``."""
-    return len(landmark_names(task))
 
 
 # ------------------------------------------------------------------------------ notebook helpers

@@ -9,7 +9,7 @@ from landmarklib import blender_reference as B
 from landmarklib import bodymodel as bm
 from landmarklib import rendering as R
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="bpy not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="bpy not installed")]
 
 
 @pytest.mark.parametrize(("task", "n"), [("hand", 3), ("body", 2)])

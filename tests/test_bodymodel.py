@@ -8,6 +8,8 @@ from landmarklib import bodymodel as bm
 from landmarklib.errors import LandmarkError
 from landmarklib.landmarks import BODY, HAND
 
+pytestmark = pytest.mark.slow  # needs the anny model cache
+
 
 def test_sample_params_deterministic_and_sliceable():
     s1, p1 = bm.sample_params("hand", 6, seed=3)

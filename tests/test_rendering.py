@@ -65,6 +65,7 @@ def test_rasterize_square_exact():
     assert sorted(kept) == [0, 400]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["hand", "body"])
 def test_culling_is_exact(task):
     s, p = bm.sample_params(task, 6, seed=11)
@@ -84,6 +85,7 @@ def test_fit_boxes_matches_geometry():
         np.testing.assert_allclose(offset[i].numpy(), t.offset)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["hand", "body"])
 def test_landmarks_crop_and_eq1_round_trip(task):
     s, p = bm.sample_params(task, 4, seed=1)
@@ -108,6 +110,7 @@ def test_landmarks_crop_and_eq1_round_trip(task):
     assert torch.all((rows >= 0.94 * size[1]) | (cols >= 0.94 * size[0]))
 
 
+@pytest.mark.slow
 def test_fingertips_on_silhouette_boundary():
     s, p = bm.sample_params("hand", 8, seed=4)
     r = R.render_meshes("hand", *bm.pose("hand", s, p))
@@ -120,6 +123,7 @@ def test_fingertips_on_silhouette_boundary():
             assert window.any() and not window.all(), (i, name)  # object and background within 2 px
 
 
+@pytest.mark.slow
 def test_head_top_is_topmost_row():
     s, p = bm.sample_params("body", 6, seed=9)
     r = R.render_meshes("body", *bm.pose("body", s, p))
@@ -140,6 +144,7 @@ def _cfg(tmp_path, **kw):
     return resolve("quick", {"renders_dir": str(tmp_path / "r"), "device": "cpu", **kw})
 
 
+@pytest.mark.slow
 def test_render_range_blocks_consistent(small_blocks):
     a = R.render_range("hand", 0, 8, 13)
     b = R.render_range("hand", 0, 5, 20)
@@ -147,6 +152,7 @@ def test_render_range_blocks_consistent(small_blocks):
         np.testing.assert_array_equal(a[k], b[k][3:8])
 
 
+@pytest.mark.slow
 def test_load_renders_deterministic_and_stream_equal(tmp_path, small_blocks):
     cfg = _cfg(tmp_path, shard_size=10, seed=3)
     a = R.load_renders("body", cfg, n=15, progress=False)
@@ -156,6 +162,9 @@ def test_load_renders_deterministic_and_stream_equal(tmp_path, small_blocks):
     np.testing.assert_array_equal(a.masks, b.masks)
     np.testing.assert_array_equal(a.depth, b.depth)
     np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    no_depth = R.load_renders("body", cfg, n=15, progress=False, with_depth=False)
+    assert no_depth.depth is None
+    np.testing.assert_array_equal(no_depth.masks, a.masks)
     c = R.load_renders("body", _cfg(tmp_path / "c", shard_size=10, seed=4), n=5, progress=False)
     assert not np.array_equal(a.landmarks[:5], c.landmarks)
     # stream sample i == stored sample i
@@ -170,6 +179,7 @@ def test_load_renders_deterministic_and_stream_equal(tmp_path, small_blocks):
         np.testing.assert_allclose(item["unit_landmarks"].numpy(), a.unit_landmarks()[i], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes(tmp_path, monkeypatch, small_blocks):
     cfg = _cfg(tmp_path, shard_size=10, seed=1)
     real = R.render_range
@@ -196,6 +206,7 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch, small_blocks):
     np.testing.assert_array_equal(resumed.landmarks, fresh.landmarks)
 
 
+@pytest.mark.slow
 def test_bad_arguments_refused(tmp_path):
     with pytest.raises(LandmarkError, match="n >= 1"):
         R.load_renders("hand", _cfg(tmp_path), n=0)
@@ -207,6 +218,7 @@ def test_bad_arguments_refused(tmp_path):
         R.render_params("body", {"weight": [1.5]})
 
 
+@pytest.mark.slow
 def test_corrupt_shard_reported(tmp_path, small_blocks):
     cfg = _cfg(tmp_path, shard_size=10, seed=2)
     a = R.load_renders("body", cfg, n=10, progress=False)
@@ -214,3 +226,12 @@ def test_corrupt_shard_reported(tmp_path, small_blocks):
     shard.write_bytes(b"not a zip")
     with pytest.raises(LandmarkError, match="delete it"):
         R.load_renders("body", cfg, n=10, progress=False)
+
+
+@pytest.mark.slow
+def test_parallel_workers_give_the_same_shards(tmp_path):
+    serial = R.load_renders("body", _cfg(tmp_path / "a", shard_size=50, seed=6), n=100, progress=False)
+    parallel = R.load_renders("body", _cfg(tmp_path / "b", shard_size=50, seed=6), n=100, progress=False, workers=2)
+    np.testing.assert_array_equal(serial.masks, parallel.masks)
+    np.testing.assert_array_equal(serial.depth, parallel.depth)
+    np.testing.assert_array_equal(serial.landmarks, parallel.landmarks)
