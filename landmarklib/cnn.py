@@ -103,7 +103,7 @@ def layer_shapes(model: LandmarkCNN) -> list[tuple[str, tuple[int, ...]]]:
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        for name, layer in [*model.features.named_children(), *model.regressor.named_children()]:
+        for _name, layer in [*model.features.named_children(), *model.regressor.named_children()]:
             x = layer(x)
             shapes.append((type(layer).__name__, tuple(x.shape[1:])))
     model.train(was_training)

@@ -60,7 +60,7 @@ from .results import predictions_frame
 __all__ = [
     "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss",
     "set_inputs", "set_targets", "fit", "predict", "checkpoint_path",
-    "pretrain", "finetune", "cross_validate_arrays", "cross_validate", "predict_set",
+    "pretrain", "synthetic_data", "load_pretrained", "finetune", "cross_validate_arrays", "cross_validate", "predict_set",
 ]
 
 
@@ -334,12 +334,14 @@ def fit(
     history: dict[str, Any] = {"loss": [], "images_per_s": [], "lr": [], "seconds": 0.0, "resumed_from": 0}
     start_epoch, iteration = 0, 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    identity = {"schedule": asdict(schedule), "seed": int(seed)}
+    n_samples = source.n if isinstance(source, _StreamSource) else len(source.inputs)
+    identity = {"schedule": asdict(schedule), "seed": int(seed), "samples": int(n_samples)}
     if ckpt is not None and ckpt.is_file():
         state = _load_checkpoint(ckpt)
         if state.get("identity") != identity:
             raise LandmarkError(
-                f"{ckpt} was made with another schedule or seed ({state.get('identity')}); delete it to retrain"
+                f"{ckpt} was made with another schedule, seed or data size ({state.get('identity')}); "
+                "delete it to retrain"
             )
         base.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -458,6 +460,40 @@ def pretrain(
                       device=cfg.get("device", "auto"), stream=stream, stream_task=task, stream_n=stream_n,
                       compile=compile, desc=f"pretrain {task} (stream)", progress=progress)
     return model, history
+
+
+def synthetic_data(task: str, cfg: Mapping[str, Any]) -> tuple[LandmarkSet | None, Iterable[Any] | None, int]:
+    """The pretraining data the profile asks for: ``(renders, None, n)`` or ``(None, stream, n)``.
+
+    ``cfg.pretrain_source`` is ``"stored"`` (``rendering.load_renders``, cached under
+    ``renders/synthetic/``) or ``"stream"`` (``rendering.SyntheticStream``, made on the fly);
+    ``n = cfg.<task>_pretrain_images``.
+    """
+    from . import rendering  # the renders stage; imported here so the CNN works without it
+
+    n = int(cfg[f"{task}_pretrain_images"])
+    source = cfg.get("pretrain_source", "stored")
+    if source == "stream":
+        return None, rendering.SyntheticStream(task, seed=int(cfg["seed"]), n=n), n
+    if source != "stored":
+        raise LandmarkError(f"pretrain_source={source!r}; use 'stored' or 'stream'")
+    data = rendering.load_renders(task, cfg, n=n)
+    return (data if len(data) == n else data.subset(slice(0, n))), None, n
+
+
+def load_pretrained(task: str, cfg: Mapping[str, Any], *, progress: bool | None = None) -> tuple[LandmarkCNN, dict[str, Any]]:
+    """CNN(syn) of ``task``: the finished checkpoint if there is one, else pretrain it now."""
+    ckpt = checkpoint_path("cnn_syn", task=task, profile=cfg["profile"], renders_dir=cfg.get("renders_dir"))
+    if ckpt.is_file():
+        state = _load_checkpoint(ckpt)
+        same = state["identity"]["schedule"] == asdict(pretrain_schedule(cfg)) and state["identity"].get(
+            "samples") == int(cfg[f"{task}_pretrain_images"])
+        if state.get("finished") and same:
+            model = LandmarkCNN(task)
+            model.load_state_dict(state["model"])
+            return model.eval(), state["history"]
+    data, stream, n = synthetic_data(task, cfg)
+    return pretrain(task, cfg, data, stream=stream, stream_n=n, progress=progress)
 
 
 def finetune(
