@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -54,7 +55,7 @@ from .errors import LandmarkError
 from .folds import ensure_folds
 from .geometry import from_unit, patch_size, to_unit
 from .paths import subdir
-from .provenance import atomic_path
+from .provenance import atomic_path, save_npz
 from .results import predictions_frame
 
 __all__ = [
@@ -281,6 +282,7 @@ def fit(
     desc: str = "train",
     callback: Callable[[int, dict[str, Any]], None] | None = None,
     progress: bool | None = None,
+    checkpoint_every_s: float = 60.0,
 ) -> dict[str, Any]:
     """Train ``model`` in place with SGD + momentum on the L2 loss; resumable.
 
@@ -296,8 +298,14 @@ def fit(
     seed
         Seeds dropout (torch's global generator) and the shuffling generator at the start.
     checkpoint
-        ``.pt`` file written atomically after every epoch. If it exists and was made with the same
-        schedule and seed, training resumes after its last epoch (a finished one returns at once).
+        ``.pt`` file written atomically at the end of an epoch. If it exists and was made with the
+        same schedule, seed and data size, training resumes after its last epoch (a finished one
+        returns at once).
+    checkpoint_every_s
+        Write the checkpoint after an epoch only if this many seconds passed since the last write
+        (always after the last epoch). Pretraining epochs take minutes, so every epoch is saved;
+        fine-tuning epochs are a single step of a few images, and saving ~300 MB (weights +
+        momentum) after each would cost more than the step. ``0``: after every epoch.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``...; CUDA uses bf16 autocast and channels_last.
     stream, stream_task, stream_n
@@ -349,6 +357,7 @@ def fit(
         start_epoch, iteration, history = state["epoch"], state["iteration"], state["history"]
         history["resumed_from"] = start_epoch
     net = torch.compile(base) if compile else base
+    last_save = time.perf_counter()
     total = schedule.epochs * len(source)
     bar = tqdm(
         total=total, initial=start_epoch * len(source), desc=desc, unit="it", leave=False,
@@ -366,7 +375,7 @@ def fit(
                 with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cuda):
                     pred = net(x)
                 loss = l2_loss(pred, y)
-                optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad(set_to_none=False)  # keep the grad buffers: no re-allocation per step
                 loss.backward()
                 optimizer.step()
                 iteration += 1
@@ -381,11 +390,13 @@ def fit(
             history["images_per_s"].append(seen / max(seconds, 1e-9))
             history["lr"].append(lr)
             history["seconds"] += seconds
-            if ckpt is not None:
+            last = epoch + 1 == schedule.epochs
+            if ckpt is not None and (last or time.perf_counter() - last_save >= checkpoint_every_s):
+                last_save = time.perf_counter()
                 _save_checkpoint(ckpt, {
                     "identity": identity, "model": base.state_dict(), "optimizer": optimizer.state_dict(),
                     "rng": _rng_state(generator), "epoch": epoch + 1, "iteration": iteration,
-                    "history": history, "finished": epoch + 1 == schedule.epochs,
+                    "history": history, "finished": last,
                 })
             if callback is not None:
                 callback(epoch, history)
@@ -527,6 +538,7 @@ def cross_validate_arrays(
     checkpoint_stem: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
     progress: bool | None = None,
+    keep_models: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Generic cross-validation: train on each fold's ``train`` ids, predict its ``test`` ids.
 
@@ -539,7 +551,11 @@ def cross_validate_arrays(
     make_model
         ``make_model(fold) -> model``: a fresh or pretrained network for that fold.
     checkpoint_stem
-        Per-fold checkpoints ``<stem>_fold<i>.pt`` (``None``: none).
+        Per-fold checkpoints ``<stem>_fold<i>.pt`` while a fold trains, and ``<stem>_fold<i>.npz``
+        (its test predictions and history) once it is done; a rerun skips finished folds
+        (``None``: nothing saved).
+    keep_models
+        Keep each fold's final ``.pt`` (0.2-0.3 GB each) instead of deleting it after prediction.
 
     Returns
     -------
@@ -557,12 +573,28 @@ def cross_validate_arrays(
         test = np.isin(ids, np.asarray(fold["test"]).astype(str))
         if (fold_of[test] >= 0).any() or (train & test).any():
             raise LandmarkError(f"fold {i}: its test ids overlap its training ids or another fold's test ids")
-        model = make_model(i)
-        ckpt = None if checkpoint_stem is None else Path(f"{checkpoint_stem}_fold{i}.pt")
-        histories.append(fit(model, inputs[train], targets[train], schedule, seed=seed + i, checkpoint=ckpt,
-                             device=device, desc=f"fold {i + 1}/{len(folds)}", progress=progress))
-        pred[test] = predict(model, inputs[test], device=device)
         fold_of[test] = i
+        ckpt = None if checkpoint_stem is None else Path(f"{checkpoint_stem}_fold{i}.pt")
+        done = None if ckpt is None else ckpt.with_suffix(".npz")
+        identity = json.dumps({"schedule": asdict(schedule), "seed": seed + i, "test": ids[test].tolist(),
+                               "n_train": int(train.sum())})
+        if done is not None and done.is_file():
+            with np.load(done, allow_pickle=False) as z:
+                if str(z["identity"]) == identity:
+                    pred[test] = z["pred"]
+                    histories.append(json.loads(str(z["history"])))
+                    continue
+            raise LandmarkError(f"{done} was made for another fold, schedule or seed; delete it to retrain")
+        model = make_model(i)
+        history = fit(model, inputs[train], targets[train], schedule, seed=seed + i, checkpoint=ckpt,
+                      device=device, desc=f"fold {i + 1}/{len(folds)}", progress=progress)
+        pred[test] = predict(model, inputs[test], device=device)
+        histories.append(history)
+        if done is not None and ckpt is not None:
+            # the fold's result is small; its checkpoint (weights + momentum, 0.2-0.3 GB) is not kept
+            save_npz(done, pred=pred[test], identity=np.array(identity), history=np.array(json.dumps(history)))
+            if not keep_models:
+                ckpt.unlink(missing_ok=True)
     if (fold_of < 0).any():
         missing = ids[fold_of < 0][:5].tolist()
         raise LandmarkError(f"ids {missing} are in no fold's test set; delete the folds file to remake it")

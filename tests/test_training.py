@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -93,7 +94,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     torch.manual_seed(5)
     with pytest.raises(Killed):
         fit(LandmarkCNN("hand"), set_inputs(data), set_targets(data), sched, seed=1,
-            checkpoint=tmp_path / "b.pt", callback=kill)
+            checkpoint=tmp_path / "b.pt", callback=kill, checkpoint_every_s=0)
     torch.manual_seed(123)  # the process that resumes has other RNG state and other initial weights
     torch.rand(10)
     resumed = LandmarkCNN("hand")
@@ -152,6 +153,11 @@ def test_cross_validation_uses_the_shared_folds_and_covers_every_subject_once():
         assert len(fold) == 1 and folds[fold[0]]["test"] == [subject]
         assert subject not in folds[fold[0]]["train"]
     assert len(frame) == 4 * 9 and frame[["x_pred", "y_pred"]].notna().all().all()
+    # finished folds keep their small result, not their 0.3 GB checkpoint, and a rerun reuses them
+    models = folds_path("quick", "body").parents[2] / "models" / "quick" / "body"
+    assert sorted(p.name for p in models.iterdir()) == [f"cnn_real_fold{i}.npz" for i in range(4)]
+    again, _ = cross_validate(real, cfg, method="CNN(real)")
+    pd.testing.assert_frame_equal(frame, again)
     # the table round-trips through the shared writer; [-1, 1] values follow by eq. (1)
     write_predictions(frame, params=cfg)
     back = read_predictions("quick", task="body")
