@@ -50,8 +50,8 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "hand_pretrain_images": 300,
         "body_pretrain_images": 200,
         "pretrain_epochs": 2,
-        "finetune_epochs": 7,
-        "finetune_lr_drop_after": 5,
+        "finetune_epochs": 3,
+        "finetune_lr_drop_after": 2,
         "batch_size": 50,
         "rf_trees": 10,
     },
@@ -65,12 +65,16 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "mr_subjects": 132,
         "ct_subjects": 20,
         # CNN (issue 5), chosen by measurement (benchmarks/bench_training.py, 2 shared cores):
-        # CNN_CPU_NOTE
+        # measured 50 hand / 48 body training images/s at batch 100 and 69 (batch 88 hands) / 20
+        # (batch 19 bodies) in fine-tuning, on cores shared with other jobs (fp32 matmul 91 GFLOP/s
+        # there vs ~150 idle). Pretraining 20k hands x 3 epochs ~20 min + 10k bodies x 3 ~10 min;
+        # CNN(real) + CNN(ft) cross-validation, 40 epochs: hands 2 x 3 folds x 88 scans ~5 min,
+        # bodies 2 x 20 folds x 19 scans ~25 min (one step per epoch); ~1.0 h in all, less when idle.
         "hand_pretrain_images": 20_000,
         "body_pretrain_images": 10_000,
         "pretrain_epochs": 3,
-        "finetune_epochs": 60,
-        "finetune_lr_drop_after": 43,  # 500/700 of finetune_epochs, as in the paper
+        "finetune_epochs": 40,
+        "finetune_lr_drop_after": 29,  # 500/700 of finetune_epochs, as in the paper
         "rf_trees": 50,
     },
     "paper": {

@@ -283,6 +283,7 @@ def fit(
     callback: Callable[[int, dict[str, Any]], None] | None = None,
     progress: bool | None = None,
     checkpoint_every_s: float = 60.0,
+    save_final: bool = True,
 ) -> dict[str, Any]:
     """Train ``model`` in place with SGD + momentum on the L2 loss; resumable.
 
@@ -306,6 +307,9 @@ def fit(
         (always after the last epoch). Pretraining epochs take minutes, so every epoch is saved;
         fine-tuning epochs are a single step of a few images, and saving ~300 MB (weights +
         momentum) after each would cost more than the step. ``0``: after every epoch.
+    save_final
+        Also write the checkpoint after the last epoch (off for cross-validation folds, which keep
+        their predictions instead).
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``...; CUDA uses bf16 autocast and channels_last.
     stream, stream_task, stream_n
@@ -391,7 +395,8 @@ def fit(
             history["lr"].append(lr)
             history["seconds"] += seconds
             last = epoch + 1 == schedule.epochs
-            if ckpt is not None and (last or time.perf_counter() - last_save >= checkpoint_every_s):
+            due = (last and save_final) or (not last and time.perf_counter() - last_save >= checkpoint_every_s)
+            if ckpt is not None and due:
                 last_save = time.perf_counter()
                 _save_checkpoint(ckpt, {
                     "identity": identity, "model": base.state_dict(), "optimizer": optimizer.state_dict(),
@@ -587,7 +592,7 @@ def cross_validate_arrays(
             raise LandmarkError(f"{done} was made for another fold, schedule or seed; delete it to retrain")
         model = make_model(i)
         history = fit(model, inputs[train], targets[train], schedule, seed=seed + i, checkpoint=ckpt,
-                      device=device, desc=f"fold {i + 1}/{len(folds)}", progress=progress)
+                      device=device, desc=f"fold {i + 1}/{len(folds)}", progress=progress, save_final=keep_models)
         pred[test] = predict(model, inputs[test], device=device)
         histories.append(history)
         if done is not None and ckpt is not None:
