@@ -65,11 +65,11 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "mr_subjects": 132,
         "ct_subjects": 20,
         # CNN (issue 5), chosen by measurement (benchmarks/bench_training.py, 2 shared cores):
-        # measured 50 hand / 48 body training images/s at batch 100 and 69 (batch 88 hands) / 20
-        # (batch 19 bodies) in fine-tuning, on cores shared with other jobs (fp32 matmul 91 GFLOP/s
-        # there vs ~150 idle). Pretraining 20k hands x 3 epochs ~20 min + 10k bodies x 3 ~10 min;
-        # CNN(real) + CNN(ft) cross-validation, 40 epochs: hands 2 x 3 folds x 88 scans ~5 min,
-        # bodies 2 x 20 folds x 19 scans ~25 min (one step per epoch); ~1.0 h in all, less when idle.
+        # two runs on cores shared with other jobs gave 50-82 hand / 48-85 body training images/s at
+        # batch 100, and 69-148 (batch 88 hands) / 20-34 (batch 19 bodies) in fine-tuning (fp32 matmul
+        # 91-140 GFLOP/s). Pretraining 20k hands x 3 epochs = 12-20 min, 10k bodies x 3 = 6-10 min;
+        # CNN(real) + CNN(ft) cross-validation, 40 epochs: hands 2 x 3 folds x 88 scans = 2-5 min,
+        # bodies 2 x 20 folds x 19 scans = 15-25 min (one step per epoch): 0.6-1.0 h in all.
         "hand_pretrain_images": 20_000,
         "body_pretrain_images": 10_000,
         "pretrain_epochs": 3,

@@ -311,7 +311,7 @@ def fit(
         Also write the checkpoint after the last epoch (off for cross-validation folds, which keep
         their predictions instead).
     device
-        ``"auto"``, ``"cpu"``, ``"cuda"``...; CUDA uses bf16 autocast and channels_last.
+        ``"auto"``, ``"cpu"``, ``"cuda"``...; CUDA adds bf16 autocast (channels_last everywhere).
     stream, stream_task, stream_n
         Instead of arrays: an iterable of samples (see :class:`_StreamSource`), its task and the
         number of samples per epoch.
