@@ -196,7 +196,9 @@ class _StreamSource:
         return -(-self.n // self.batch_size)
 
     def _samples(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for item in self.stream:
+        # rendering.SyntheticStream offers whole LandmarkSet blocks via .batches(): cheaper than per sample
+        items = self.stream.batches() if callable(getattr(self.stream, "batches", None)) else self.stream
+        for item in items:
             if isinstance(item, LandmarkSet):
                 yield from zip(set_inputs(item), set_targets(item))
                 continue

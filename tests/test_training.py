@@ -133,6 +133,15 @@ def test_stream_source_trains_like_arrays():
     hist = fit(LandmarkCNN("body"), None, None, Schedule(epochs=2, batch_size=2), seed=0,
                stream=stream, stream_task="body", stream_n=5)
     assert len(hist["loss"]) == 2 and np.isfinite(hist["loss"]).all()
+
+    class Blocks:  # like rendering.SyntheticStream: LandmarkSet blocks via .batches()
+        def batches(self):
+            yield data.subset(slice(0, 3))
+            yield data.subset(slice(3, 5))
+
+    hist = fit(LandmarkCNN("body"), None, None, Schedule(epochs=1, batch_size=2), seed=0,
+               stream=Blocks(), stream_task="body", stream_n=4)
+    assert len(hist["loss"]) == 1 and hist["images_per_s"][0] > 0
     np.testing.assert_allclose(set_targets(data)[0], to_unit(data.landmarks[0], (76, 160)).ravel(), atol=1e-6)
 
 
