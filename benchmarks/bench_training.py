@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
     args = parser.parse_args(argv)
-    steps = 2 if args.quick else 8
+    steps = 2 if args.quick else 20
     peak = matmul_gflops(1024 if args.quick else 2048)
     rows, rates = [], {}
     cpu_work = workload("cpu")

@@ -64,17 +64,17 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "shard_size": 10_000,
         "mr_subjects": 132,
         "ct_subjects": 20,
-        # CNN (issue 5), chosen by measurement (benchmarks/bench_training.py, 2 shared cores):
-        # two runs on cores shared with other jobs gave 50-82 hand / 48-85 body training images/s at
-        # batch 100, and 69-148 (batch 88 hands) / 20-34 (batch 19 bodies) in fine-tuning (fp32 matmul
-        # 91-140 GFLOP/s). Pretraining 20k hands x 3 epochs = 12-20 min, 10k bodies x 3 = 6-10 min;
-        # CNN(real) + CNN(ft) cross-validation, 40 epochs: hands 2 x 3 folds x 88 scans = 2-5 min,
-        # bodies 2 x 20 folds x 19 scans = 15-25 min (one step per epoch): 0.6-1.0 h in all.
-        "hand_pretrain_images": 20_000,
-        "body_pretrain_images": 10_000,
-        "pretrain_epochs": 3,
-        "finetune_epochs": 40,
-        "finetune_lr_drop_after": 29,  # 500/700 of finetune_epochs, as in the paper
+        # CNN (issue 5), chosen by measurement (benchmarks/bench_training.py, 2 cores). Idle machine
+        # (fp32 matmul 364 GFLOP/s): 245 hand / 185 body training images/s at batch 100, 239 (batch 88
+        # hands) / 104 (batch 19 bodies) in fine-tuning. Pretraining 40k hands x 5 epochs ~14 min +
+        # 20k bodies x 5 ~9 min; CNN(real) + CNN(ft) cross-validation, 100 epochs (one step each):
+        # hands 2 x 3 folds x 88 scans ~4 min, bodies 2 x 20 folds x 19 scans ~12 min: ~40 min in all,
+        # ~1 h or more when other jobs share the cores (two contended runs were 1.5-3x slower).
+        "hand_pretrain_images": 40_000,
+        "body_pretrain_images": 20_000,
+        "pretrain_epochs": 5,
+        "finetune_epochs": 100,
+        "finetune_lr_drop_after": 71,  # 500/700 of finetune_epochs, as in the paper
         "rf_trees": 50,
     },
     "paper": {
