@@ -56,11 +56,11 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "mr_subjects": 12,
         "ct_subjects": 6,
         # CNN (issue 5): tiny, for CI; the drop keeps the paper's 500/700 position.
-        "hand_pretrain_images": 500,
-        "body_pretrain_images": 300,
+        "hand_pretrain_images": 300,
+        "body_pretrain_images": 200,
         "pretrain_epochs": 2,
-        "finetune_epochs": 10,
-        "finetune_lr_drop_after": 7,
+        "finetune_epochs": 3,
+        "finetune_lr_drop_after": 2,
         "batch_size": 50,
         "rf_trees": 10,
         "rf_depth": 10,  # maximum tree depth
@@ -81,13 +81,17 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "bpy_meshes": 10,
         "mr_subjects": 132,
         "ct_subjects": 20,
-        # CNN (issue 5), chosen by measurement (benchmarks/bench_training.py, 2 shared cores):
-        # CNN_CPU_NOTE
-        "hand_pretrain_images": 20_000,
-        "body_pretrain_images": 10_000,
-        "pretrain_epochs": 3,
-        "finetune_epochs": 60,
-        "finetune_lr_drop_after": 43,  # 500/700 of finetune_epochs, as in the paper
+        # CNN (issue 5), chosen by measurement (benchmarks/bench_training.py, 2 cores). Idle machine
+        # (fp32 matmul 364 GFLOP/s): 245 hand / 185 body training images/s at batch 100, 239 (batch 88
+        # hands) / 104 (batch 19 bodies) in fine-tuning. Pretraining 40k hands x 5 epochs ~14 min +
+        # 20k bodies x 5 ~9 min; CNN(real) + CNN(ft) cross-validation, 100 epochs (one step each):
+        # hands 2 x 3 folds x 88 scans ~4 min, bodies 2 x 20 folds x 19 scans ~12 min: ~40 min in all,
+        # ~1 h or more when other jobs share the cores (two contended runs were 1.5-3x slower).
+        "hand_pretrain_images": 40_000,
+        "body_pretrain_images": 20_000,
+        "pretrain_epochs": 5,
+        "finetune_epochs": 100,
+        "finetune_lr_drop_after": 71,  # 500/700 of finetune_epochs, as in the paper
         "rf_trees": 50,
         "rf_depth": 14,
         "rf_features": 300,

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -54,13 +55,13 @@ from .errors import LandmarkError
 from .folds import ensure_folds
 from .geometry import from_unit, patch_size, to_unit
 from .paths import subdir
-from .provenance import atomic_path
+from .provenance import atomic_path, save_npz
 from .results import predictions_frame
 
 __all__ = [
     "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss",
     "set_inputs", "set_targets", "fit", "predict", "checkpoint_path",
-    "pretrain", "finetune", "cross_validate_arrays", "cross_validate", "predict_set",
+    "pretrain", "synthetic_data", "load_pretrained", "finetune", "cross_validate_arrays", "cross_validate", "predict_set",
 ]
 
 
@@ -195,7 +196,9 @@ class _StreamSource:
         return -(-self.n // self.batch_size)
 
     def _samples(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for item in self.stream:
+        # rendering.SyntheticStream offers whole LandmarkSet blocks via .batches(): cheaper than per sample
+        items = self.stream.batches() if callable(getattr(self.stream, "batches", None)) else self.stream
+        for item in items:
             if isinstance(item, LandmarkSet):
                 yield from zip(set_inputs(item), set_targets(item))
                 continue
@@ -281,6 +284,8 @@ def fit(
     desc: str = "train",
     callback: Callable[[int, dict[str, Any]], None] | None = None,
     progress: bool | None = None,
+    checkpoint_every_s: float = 60.0,
+    save_final: bool = True,
 ) -> dict[str, Any]:
     """Train ``model`` in place with SGD + momentum on the L2 loss; resumable.
 
@@ -296,10 +301,19 @@ def fit(
     seed
         Seeds dropout (torch's global generator) and the shuffling generator at the start.
     checkpoint
-        ``.pt`` file written atomically after every epoch. If it exists and was made with the same
-        schedule and seed, training resumes after its last epoch (a finished one returns at once).
+        ``.pt`` file written atomically at the end of an epoch. If it exists and was made with the
+        same schedule, seed and data size, training resumes after its last epoch (a finished one
+        returns at once).
+    checkpoint_every_s
+        Write the checkpoint after an epoch only if this many seconds passed since the last write
+        (always after the last epoch). Pretraining epochs take minutes, so every epoch is saved;
+        fine-tuning epochs are a single step of a few images, and saving ~300 MB (weights +
+        momentum) after each would cost more than the step. ``0``: after every epoch.
+    save_final
+        Also write the checkpoint after the last epoch (off for cross-validation folds, which keep
+        their predictions instead).
     device
-        ``"auto"``, ``"cpu"``, ``"cuda"``...; CUDA uses bf16 autocast and channels_last.
+        ``"auto"``, ``"cpu"``, ``"cuda"``...; CUDA adds bf16 autocast (channels_last everywhere).
     stream, stream_task, stream_n
         Instead of arrays: an iterable of samples (see :class:`_StreamSource`), its task and the
         number of samples per epoch.
@@ -334,12 +348,14 @@ def fit(
     history: dict[str, Any] = {"loss": [], "images_per_s": [], "lr": [], "seconds": 0.0, "resumed_from": 0}
     start_epoch, iteration = 0, 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    identity = {"schedule": asdict(schedule), "seed": int(seed)}
+    n_samples = source.n if isinstance(source, _StreamSource) else len(source.inputs)
+    identity = {"schedule": asdict(schedule), "seed": int(seed), "samples": int(n_samples)}
     if ckpt is not None and ckpt.is_file():
         state = _load_checkpoint(ckpt)
         if state.get("identity") != identity:
             raise LandmarkError(
-                f"{ckpt} was made with another schedule or seed ({state.get('identity')}); delete it to retrain"
+                f"{ckpt} was made with another schedule, seed or data size ({state.get('identity')}); "
+                "delete it to retrain"
             )
         base.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -347,6 +363,7 @@ def fit(
         start_epoch, iteration, history = state["epoch"], state["iteration"], state["history"]
         history["resumed_from"] = start_epoch
     net = torch.compile(base) if compile else base
+    last_save = time.perf_counter()
     total = schedule.epochs * len(source)
     bar = tqdm(
         total=total, initial=start_epoch * len(source), desc=desc, unit="it", leave=False,
@@ -364,7 +381,7 @@ def fit(
                 with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cuda):
                     pred = net(x)
                 loss = l2_loss(pred, y)
-                optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad(set_to_none=False)  # keep the grad buffers: no re-allocation per step
                 loss.backward()
                 optimizer.step()
                 iteration += 1
@@ -379,11 +396,14 @@ def fit(
             history["images_per_s"].append(seen / max(seconds, 1e-9))
             history["lr"].append(lr)
             history["seconds"] += seconds
-            if ckpt is not None:
+            last = epoch + 1 == schedule.epochs
+            due = (last and save_final) or (not last and time.perf_counter() - last_save >= checkpoint_every_s)
+            if ckpt is not None and due:
+                last_save = time.perf_counter()
                 _save_checkpoint(ckpt, {
                     "identity": identity, "model": base.state_dict(), "optimizer": optimizer.state_dict(),
                     "rng": _rng_state(generator), "epoch": epoch + 1, "iteration": iteration,
-                    "history": history, "finished": epoch + 1 == schedule.epochs,
+                    "history": history, "finished": last,
                 })
             if callback is not None:
                 callback(epoch, history)
@@ -460,6 +480,40 @@ def pretrain(
     return model, history
 
 
+def synthetic_data(task: str, cfg: Mapping[str, Any]) -> tuple[LandmarkSet | None, Iterable[Any] | None, int]:
+    """The pretraining data the profile asks for: ``(renders, None, n)`` or ``(None, stream, n)``.
+
+    ``cfg.pretrain_source`` is ``"stored"`` (``rendering.load_renders``, cached under
+    ``renders/synthetic/``) or ``"stream"`` (``rendering.SyntheticStream``, made on the fly);
+    ``n = cfg.<task>_pretrain_images``.
+    """
+    from . import rendering  # the renders stage; imported here so the CNN works without it
+
+    n = int(cfg[f"{task}_pretrain_images"])
+    source = cfg.get("pretrain_source", "stored")
+    if source == "stream":
+        return None, rendering.SyntheticStream(task, seed=int(cfg["seed"]), n=n), n
+    if source != "stored":
+        raise LandmarkError(f"pretrain_source={source!r}; use 'stored' or 'stream'")
+    data = rendering.load_renders(task, cfg, n=n)
+    return (data if len(data) == n else data.subset(slice(0, n))), None, n
+
+
+def load_pretrained(task: str, cfg: Mapping[str, Any], *, progress: bool | None = None) -> tuple[LandmarkCNN, dict[str, Any]]:
+    """CNN(syn) of ``task``: the finished checkpoint if there is one, else pretrain it now."""
+    ckpt = checkpoint_path("cnn_syn", task=task, profile=cfg["profile"], renders_dir=cfg.get("renders_dir"))
+    if ckpt.is_file():
+        state = _load_checkpoint(ckpt)
+        same = state["identity"]["schedule"] == asdict(pretrain_schedule(cfg)) and state["identity"].get(
+            "samples") == int(cfg[f"{task}_pretrain_images"])
+        if state.get("finished") and same:
+            model = LandmarkCNN(task)
+            model.load_state_dict(state["model"])
+            return model.eval(), state["history"]
+    data, stream, n = synthetic_data(task, cfg)
+    return pretrain(task, cfg, data, stream=stream, stream_n=n, progress=progress)
+
+
 def finetune(
     model: LandmarkCNN | None,
     train: LandmarkSet,
@@ -491,6 +545,7 @@ def cross_validate_arrays(
     checkpoint_stem: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
     progress: bool | None = None,
+    keep_models: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Generic cross-validation: train on each fold's ``train`` ids, predict its ``test`` ids.
 
@@ -503,7 +558,11 @@ def cross_validate_arrays(
     make_model
         ``make_model(fold) -> model``: a fresh or pretrained network for that fold.
     checkpoint_stem
-        Per-fold checkpoints ``<stem>_fold<i>.pt`` (``None``: none).
+        Per-fold checkpoints ``<stem>_fold<i>.pt`` while a fold trains, and ``<stem>_fold<i>.npz``
+        (its test predictions and history) once it is done; a rerun skips finished folds
+        (``None``: nothing saved).
+    keep_models
+        Keep each fold's final ``.pt`` (0.2-0.3 GB each) instead of deleting it after prediction.
 
     Returns
     -------
@@ -521,12 +580,28 @@ def cross_validate_arrays(
         test = np.isin(ids, np.asarray(fold["test"]).astype(str))
         if (fold_of[test] >= 0).any() or (train & test).any():
             raise LandmarkError(f"fold {i}: its test ids overlap its training ids or another fold's test ids")
-        model = make_model(i)
-        ckpt = None if checkpoint_stem is None else Path(f"{checkpoint_stem}_fold{i}.pt")
-        histories.append(fit(model, inputs[train], targets[train], schedule, seed=seed + i, checkpoint=ckpt,
-                             device=device, desc=f"fold {i + 1}/{len(folds)}", progress=progress))
-        pred[test] = predict(model, inputs[test], device=device)
         fold_of[test] = i
+        ckpt = None if checkpoint_stem is None else Path(f"{checkpoint_stem}_fold{i}.pt")
+        done = None if ckpt is None else ckpt.with_suffix(".npz")
+        identity = json.dumps({"schedule": asdict(schedule), "seed": seed + i, "test": ids[test].tolist(),
+                               "n_train": int(train.sum())})
+        if done is not None and done.is_file():
+            with np.load(done, allow_pickle=False) as z:
+                if str(z["identity"]) == identity:
+                    pred[test] = z["pred"]
+                    histories.append(json.loads(str(z["history"])))
+                    continue
+            raise LandmarkError(f"{done} was made for another fold, schedule or seed; delete it to retrain")
+        model = make_model(i)
+        history = fit(model, inputs[train], targets[train], schedule, seed=seed + i, checkpoint=ckpt,
+                      device=device, desc=f"fold {i + 1}/{len(folds)}", progress=progress, save_final=keep_models)
+        pred[test] = predict(model, inputs[test], device=device)
+        histories.append(history)
+        if done is not None and ckpt is not None:
+            # the fold's result is small; its checkpoint (weights + momentum, 0.2-0.3 GB) is not kept
+            save_npz(done, pred=pred[test], identity=np.array(identity), history=np.array(json.dumps(history)))
+            if not keep_models:
+                ckpt.unlink(missing_ok=True)
     if (fold_of < 0).any():
         missing = ids[fold_of < 0][:5].tolist()
         raise LandmarkError(f"ids {missing} are in no fold's test set; delete the folds file to remake it")

@@ -18,8 +18,8 @@ def _expected(task):
         + (flat * 2048 + 2048) + (2048 * 2048 + 2048) + (2048 * 2 * k + 2 * k)
     )
     shapes = [
-        (32, h1, w1), (32, h1, w1), (32, h2, w2),
-        (32, h3, w3), (32, h3, w3), (32, h4, w4),
+        (32, h1, w1), (32, h2, w2), (32, h2, w2),
+        (32, h3, w3), (32, h4, w4), (32, h4, w4),
         (32, h5, w5), (32, h5, w5),
         (flat,), (2048,), (2048,), (2048,), (2048,), (2048,), (2048,), (2 * k,),
     ]
@@ -33,7 +33,7 @@ def test_layer_shapes_and_parameter_count_match_table_1(task):
     assert [s for _, s in layer_shapes(net)] == shapes
     assert count_parameters(net) == params
     kinds = [name for name, _ in layer_shapes(net)]
-    assert kinds[:8] == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU"]
+    assert kinds[:8] == ["Conv2d", "MaxPool2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU", "Conv2d", "ReLU"]
     assert kinds[8:] == ["Flatten", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
 
 
@@ -62,3 +62,16 @@ def test_output_layer_is_linear_so_negative_coordinates_are_reachable():
     net = LandmarkCNN("hand").eval()
     out = net(torch.rand(8, 1, 96, 96).round())
     assert (out < 0).any()
+
+
+def test_relu_after_pooling_is_the_same_function_as_before():
+    torch.manual_seed(0)
+    net = LandmarkCNN("hand").eval()
+    x = torch.rand(3, 1, 96, 96).round().requires_grad_()
+    f = net.features
+    table_order = torch.nn.Sequential(f[0], f[2], f[1], f[3], f[5], f[4], f[6], f[7])  # conv, ReLU, pool
+    a, b = f(x), table_order(x)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    ga = torch.autograd.grad(a.sum(), net.features[3].weight)[0]
+    gb = torch.autograd.grad(b.sum(), net.features[3].weight)[0]
+    torch.testing.assert_close(ga, gb)
