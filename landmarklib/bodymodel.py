@@ -99,7 +99,7 @@ class Param:
 
 def _phenotypes(age: tuple[float, float], adult_note: str) -> tuple[Param, ...]:
     return (
-        Param("gender", 0.0, 1.0, 0.5, (0.0, 1.0), "1", "anny 'gender': 0 = female, 1 = male"),
+        Param("gender", 0.0, 1.0, 0.5, (0.0, 1.0), "1", "anny 'gender': 0 = male, 1 = female (anny's PHENOTYPE_VARIATIONS order; SimpleShapeDistribution treats <= 0.5 as male)"),
         Param("age_years", *age, 25.0, (1.0, 90.0), "years", f"age, mapped to anny's age axis; {adult_note}"),
         Param("height", 0.0, 1.0, 0.5, (0.0, 1.0), "1", "anny 'height' (size), 0 = min, 1 = max for the age"),
         Param("weight", 0.0, 1.0, 0.5, (0.0, 1.0), "1", "anny 'weight', 0 = min, 1 = max"),
