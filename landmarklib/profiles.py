@@ -62,6 +62,9 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "finetune_epochs": 3,
         "finetune_lr_drop_after": 2,
         "batch_size": 50,
+        # learning curve (issue 8): real training subjects and pretraining renders (None = all)
+        "curve_subjects": (3, None),
+        "curve_renders": (100, None),
         "rf_trees": 10,
         "rf_depth": 10,  # maximum tree depth
         "rf_features": 100,  # random box-difference features drawn once per forest
@@ -92,6 +95,9 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "pretrain_epochs": 5,
         "finetune_epochs": 100,
         "finetune_lr_drop_after": 71,  # 500/700 of finetune_epochs, as in the paper
+        # learning curve (issue 8): each extra render count is one more pretraining (~1-15 min)
+        "curve_subjects": (5, 10, 20, None),
+        "curve_renders": (1_000, 5_000, None),
         "rf_trees": 50,
         "rf_depth": 14,
         "rf_features": 300,
@@ -115,6 +121,8 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "body_pretrain_images": 600_000,
         "pretrain_epochs": 30,
         "finetune_epochs": 700,
+        "curve_subjects": (5, 10, 20, 40, None),
+        "curve_renders": (10_000, 100_000, 1_000_000, None),
         "rf_trees": 100,
         "rf_depth": 16,
         "rf_features": 500,
