@@ -65,6 +65,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         # learning curve (issue 8): real training subjects and pretraining renders (None = all)
         "curve_subjects": (3, None),
         "curve_renders": (100, None),
+        "curve_tasks": ("hand",),  # the body's 6 leave-one-out folds would add ~1 min
         "rf_trees": 10,
         "rf_depth": 10,  # maximum tree depth
         "rf_features": 100,  # random box-difference features drawn once per forest
@@ -98,6 +99,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         # learning curve (issue 8): each extra render count is one more pretraining (~1-15 min)
         "curve_subjects": (5, 10, 20, None),
         "curve_renders": (1_000, 5_000, None),
+        "curve_tasks": ("hand", "body"),
         "rf_trees": 50,
         "rf_depth": 14,
         "rf_features": 300,
@@ -123,6 +125,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "finetune_epochs": 700,
         "curve_subjects": (5, 10, 20, 40, None),
         "curve_renders": (10_000, 100_000, 1_000_000, None),
+        "curve_tasks": ("hand", "body"),
         "rf_trees": 100,
         "rf_depth": 16,
         "rf_features": 500,
