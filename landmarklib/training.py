@@ -35,6 +35,7 @@ Devices: ``device="auto"`` uses CUDA when available, with bf16 autocast, and the
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import json
 import os
@@ -269,6 +270,17 @@ def _bare(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)  # a torch.compile'd module wraps the original
 
 
+def _fingerprint(*arrays: np.ndarray) -> str:
+    """A short content hash of (small) arrays, so a checkpoint or a finished fold is never reused for
+    other data of the same size (the targets identify a training set: they are continuous values)."""
+    digest = hashlib.sha1()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
 def fit(
     model: torch.nn.Module,
     inputs: np.ndarray | None,
@@ -350,12 +362,13 @@ def fit(
     start_epoch, iteration = 0, 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     n_samples = source.n if isinstance(source, _StreamSource) else len(source.inputs)
-    identity = {"schedule": asdict(schedule), "seed": int(seed), "samples": int(n_samples)}
+    identity = {"schedule": asdict(schedule), "seed": int(seed), "samples": int(n_samples),
+                "data": _fingerprint(source.targets) if isinstance(source, _ArraySource) else f"stream:{stream_task}"}
     if ckpt is not None and ckpt.is_file():
         state = _load_checkpoint(ckpt)
         if state.get("identity") != identity:
             raise LandmarkError(
-                f"{ckpt} was made with another schedule, seed or data size ({state.get('identity')}); "
+                f"{ckpt} was made with another schedule, seed or data ({state.get('identity')}); "
                 "delete it to retrain"
             )
         base.load_state_dict(state["model"])
@@ -585,7 +598,7 @@ def cross_validate_arrays(
         ckpt = None if checkpoint_stem is None else Path(f"{checkpoint_stem}_fold{i}.pt")
         done = None if ckpt is None else ckpt.with_suffix(".npz")
         identity = json.dumps({"schedule": asdict(schedule), "seed": seed + i, "test": ids[test].tolist(),
-                               "n_train": int(train.sum())})
+                               "n_train": int(train.sum()), "data": _fingerprint(targets[train], targets[test])})
         if done is not None and done.is_file():
             with np.load(done, allow_pickle=False) as z:
                 if str(z["identity"]) == identity:

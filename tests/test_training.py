@@ -108,9 +108,13 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
         "epochs_run"] == 0
     assert all(torch.equal(a[k], v) for k, v in again.state_dict().items())
     # a checkpoint of another schedule is refused
-    with pytest.raises(LandmarkError, match="another schedule, seed or data size"):
+    with pytest.raises(LandmarkError, match="another schedule, seed or data"):
         fit(LandmarkCNN("hand"), set_inputs(data), set_targets(data), Schedule(epochs=4, batch_size=4), seed=1,
             checkpoint=tmp_path / "a.pt")
+    # ... and so is one made for other data of the same size (e.g. another scan folder)
+    other = rectangles("hand", len(data), seed=99)
+    with pytest.raises(LandmarkError, match="another schedule, seed or data"):
+        fit(LandmarkCNN("hand"), set_inputs(other), set_targets(other), sched, seed=1, checkpoint=tmp_path / "a.pt")
 
 
 @pytest.mark.slow  # ~30 s alone, ~100 s on 2 busy cores: 120 SGD steps of the 28 M-parameter network
