@@ -53,3 +53,21 @@ def test_a_misspelt_papermill_parameter_stops_the_notebook_with_one_line(tmp_pat
 
 def test_landmark_error_is_a_value_error():
     assert issubclass(LandmarkError, ValueError)
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "book").glob("*.ipynb")))
+def test_papermill_sees_every_name_of_the_parameters_cell(notebook):
+    """papermill skips a line it cannot parse (e.g. an '=' inside a comment) and then warns that a
+    perfectly valid ``-p name value`` is unknown; every declared name must survive its parser."""
+    import ast
+
+    import nbformat
+    import papermill as pm
+
+    nb = nbformat.read(ROOT / "book" / notebook, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{notebook} needs exactly one cell tagged 'parameters'"
+    declared = {t.id for node in ast.parse(cells[0].source).body if isinstance(node, ast.Assign)
+                for t in node.targets}
+    assert "profile" in declared
+    assert set(pm.inspect_notebook(str(ROOT / "book" / notebook))) == declared
