@@ -31,6 +31,7 @@ _SCHEDULE = {
     "lr_decay": 0.7943,  # pretraining: lr *= 0.7943 after every epoch
     "finetune_lr_drop_after": 500,  # fine-tuning: lr *= 0.1 once, after 500 iterations
     "finetune_lr_drop": 0.1,
+    "clip_grad_norm": 1.0,  # not in the paper: without it the paper's lr collapses the net (training docstring)
     "pretrain_source": "stored",  # CNN pretraining data: "stored" renders or "stream" (on-the-fly generator)
     "nn_k": 3,  # NN baselines: mean annotation of the 3 nearest patches
     # Regression forest after Criminisi et al. 2011 ([3]), adapted to 2D (landmarklib.baselines)

@@ -196,3 +196,27 @@ def test_overlapping_folds_are_refused():
     with pytest.raises(LandmarkError, match="overlap"):
         cross_validate_arrays(set_inputs(data), set_targets(data), data.ids, folds, lambda i: LandmarkCNN("hand"),
                               Schedule(epochs=1, batch_size=4), seed=0)
+
+
+@pytest.mark.parametrize("clip", [0.0, 1.0])
+def test_clip_grad_norm_bounds_the_first_step(clip):
+    """From PyTorch's default initialisation the first gradient of eq. (2) is far above norm 1 (the
+    overshoot that collapsed the unclipped cpu run); with clipping the first SGD step moves the
+    weights by exactly lr * clip (momentum has no history yet)."""
+    data = rectangles("hand", 4, seed=5)
+    x, y = set_inputs(data), set_targets(data)
+    torch.manual_seed(0)
+    net = LandmarkCNN("hand", dropout=0.0)
+    before = torch.cat([p.detach().flatten().clone() for p in net.parameters()])
+    fit(net, x, y, Schedule(epochs=1, batch_size=4, lr=0.01, momentum=0.9, clip_grad_norm=clip), seed=0)
+    step = float(torch.linalg.vector_norm(torch.cat([p.detach().flatten() for p in net.parameters()]) - before))
+    if clip:
+        assert step == pytest.approx(0.01 * clip, rel=1e-3)
+    else:
+        assert step > 2 * 0.01  # the unclipped gradient norm is more than twice the clip norm
+
+
+def test_every_profile_clips_in_both_schedules():
+    for profile in ("quick", "cpu", "paper"):
+        cfg = resolve(profile)
+        assert pretrain_schedule(cfg).clip_grad_norm == finetune_schedule(cfg).clip_grad_norm == 1.0
