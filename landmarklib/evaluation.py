@@ -56,6 +56,8 @@ __all__ = [
     "Claim",
     "CLAIMS",
     "landmark_errors",
+    "mean_shape_reference",
+    "constant_methods",
     "bootstrap_ci",
     "summarize",
     "paper_summary",
@@ -117,6 +119,52 @@ def landmark_errors(predictions: pd.DataFrame) -> pd.DataFrame:
     out["error_px"] = np.hypot(dx, dy)
     out["error_mm"] = np.hypot(dx * mmx, dy * mmy)
     return out.reset_index(drop=True)
+
+
+def mean_shape_reference(predictions: pd.DataFrame, *, method: str = "NN(real)") -> pd.DataFrame:
+    """The trivial estimator: every test scan gets the mean ground truth of its fold's training scans.
+
+    A learned method that is not clearly better than this has learned nothing from the image (our
+    first cpu run's CNNs collapsed to exactly this; see :mod:`landmarklib.training`). The folds are
+    those of ``method``'s table (cross-validation: every other fold's scans are the training scans).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A prediction table like ``method``'s, with method ``"mean shape"`` and the estimates
+        replaced; feed it to :func:`landmark_errors` / :func:`summarize`.
+    """
+    rows = predictions[predictions["method"] == method]
+    out = []
+    for _task, table in rows.groupby("task", sort=False):
+        for fold, test in table.groupby("fold", sort=False):
+            train = table[table["fold"] != fold]
+            if train.empty:
+                raise LandmarkError(f"{method} has a single fold; the mean shape needs training scans outside it")
+            mean = train.groupby("landmark")[["x_true", "y_true"]].mean()
+            ref = test.copy()
+            ref["method"] = "mean shape"
+            ref["x_pred"] = mean.loc[test["landmark"], "x_true"].to_numpy()
+            ref["y_pred"] = mean.loc[test["landmark"], "y_true"].to_numpy()
+            out.append(ref)
+    return pd.concat(out, ignore_index=True) if out else predictions.iloc[:0].copy()
+
+
+def constant_methods(predictions: pd.DataFrame, *, fraction: float = 0.1) -> list[str]:
+    """``"task: method"`` whose estimates barely move between scans.
+
+    Per landmark and axis, the standard deviation of the estimates over scans, averaged, below
+    ``fraction`` of the same for the ground truth. The 10 % is a sanity bound fixed in advance (a
+    working estimator follows most of the true spread; a collapsed network has ~0 %), not tuned.
+    """
+    flagged = []
+    for (task, method), table in predictions.groupby(["task", "method"], sort=False):
+        by = table.groupby("landmark")
+        pred = float(by[["x_pred", "y_pred"]].std().to_numpy().mean())
+        true = float(by[["x_true", "y_true"]].std().to_numpy().mean())
+        if len(table["subject"].unique()) > 1 and true > 0 and pred < fraction * true:
+            flagged.append(f"{task}: {method_label(method, task)}")
+    return flagged
 
 
 def bootstrap_ci(

@@ -148,3 +148,31 @@ def test_one_scan_is_inconclusive_whatever_the_difference():
     one = err[err.subject == "s00"]
     row = ev.compare(one, ev.CLAIMS[0].comparisons[0], n_resamples=100)
     assert row["n_scans"] == 1 and row["diff"] < 0 and row["verdict"] == "inconclusive"
+
+
+def _cv_table(method, truth, pred, folds):
+    n = len(truth)
+    return pd.DataFrame({
+        "task": "hand", "method": method, "fold": folds, "subject": [f"s{i}" for i in range(n)],
+        "landmark": "thumb", "x_true": truth[:, 0], "y_true": truth[:, 1], "x_pred": pred[:, 0],
+        "y_pred": pred[:, 1], "mm_per_px_x": 1.0, "mm_per_px_y": 1.0,
+    })
+
+
+def test_mean_shape_predicts_the_mean_of_the_other_folds():
+    truth = np.array([[0.0, 0.0], [2.0, 4.0], [10.0, 10.0], [20.0, 30.0]])
+    table = _cv_table("NN(real)", truth, truth, [0, 0, 1, 1])
+    ref = ev.mean_shape_reference(table)
+    assert set(ref["method"]) == {"mean shape"}
+    np.testing.assert_allclose(ref[["x_pred", "y_pred"]].to_numpy(), [[15, 20], [15, 20], [1, 2], [1, 2]])
+    with pytest.raises(LandmarkError, match="single fold"):
+        ev.mean_shape_reference(_cv_table("NN(real)", truth, truth, [0, 0, 0, 0]))
+
+
+def test_a_method_that_outputs_one_point_for_every_scan_is_flagged():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(40, 5, (12, 2))
+    good = _cv_table("NN(real)", truth, truth + rng.normal(0, 1, truth.shape), [0, 1, 2] * 4)
+    collapsed = _cv_table("CNN(ft)", truth, np.tile([[40.2, 39.9]], (12, 1)) + rng.normal(0, 0.01, truth.shape),
+                          [0, 1, 2] * 4)
+    assert ev.constant_methods(pd.concat([good, collapsed])) == ["hand: CNN(ft)"]
