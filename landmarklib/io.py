@@ -182,11 +182,15 @@ def _read_mrk_json(path: Path) -> tuple[list[str], np.ndarray]:
     return labels, pts
 
 
-def _read_fcsv(path: Path) -> tuple[list[str], np.ndarray]:
+def _text_lines(path: Path) -> list[str]:
     try:
-        lines = path.read_text().splitlines()
+        return path.read_text().splitlines()
     except OSError as err:
         raise LandmarkError(f"{path}: unreadable landmark file ({err})") from None
+
+
+def _read_fcsv(path: Path) -> tuple[list[str], np.ndarray]:
+    lines = _text_lines(path)
     system = "LPS"
     labels, points = [], []
     for line in lines:
@@ -210,10 +214,7 @@ def _read_fcsv(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
-    try:
-        text = path.read_text().splitlines()
-    except OSError as err:
-        raise LandmarkError(f"{path}: unreadable landmark file ({err})") from None
+    text = _text_lines(path)
     lps = any(line.strip().lstrip("#").strip().upper() == "LPS" for line in text if line.startswith("#"))
     rows = [line for line in text if line.strip() and not line.startswith("#")]
     reader = csv.DictReader(rows)
