@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml | $(SYSSTAMP)
 	  || { echo "install failed: see the pip output above"; exit 1; }
 	@$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@echo "preparing the body model cache (~/.cache/landmarklib/anny; ~2 min per model the first time on a machine)"
-	@$(BIN)/python -c "from landmarklib.bodymodel import load_model; [load_model(t) for t in ('hand', 'body')]"
+	@$(BIN)/python -c "from landmarklib.synth.bodymodel import load_model; [load_model(t) for t in ('hand', 'body')]"
 	@touch $@
 
 book: $(STAMP)

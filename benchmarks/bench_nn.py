@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from landmarklib.baselines import BinaryNN, pack_masks
+from landmarklib.models.nn import BinaryNN, pack_masks
 from landmarklib.paths import subdir
 from landmarklib.profiles import PROFILES
 from landmarklib.provenance import provenance, write_json

@@ -22,10 +22,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 
-from landmarklib import blender_reference, bodymodel, rendering  # noqa: E402
 from landmarklib.paths import subdir  # noqa: E402
 from landmarklib.profiles import resolve  # noqa: E402
 from landmarklib.provenance import provenance, write_json  # noqa: E402
+from landmarklib.synth import blender as blender_reference  # noqa: E402
+from landmarklib.synth import bodymodel, rendering
 
 TARGETS = {"hand": 2000.0, "body": 300.0}
 

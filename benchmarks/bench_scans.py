@@ -34,7 +34,7 @@ def main() -> None:
         for task, key in (("hand", "mr_subjects"), ("body", "ct_subjects")):
             full = int(cfg[key])
             n = min(full, args.subjects) if args.subjects else full
-            run = {**cfg, key: n}
+            run = cfg.replace(**{key: n})
             start = time.perf_counter()
             folder = scans.generate_cohort(task, run, progress=False)
             gen = time.perf_counter() - start

@@ -2,10 +2,10 @@
 
 Measures, for the hand (96 x 96) and body (76 x 160) networks:
 
-* training images/s through :func:`landmarklib.training.fit` at the paper's mini-batch of 100
+* training images/s through :func:`landmarklib.engine.training.fit` at the paper's mini-batch of 100
   (pretraining) and at the fine-tuning batch sizes (a whole fold: 88 hands, 19 bodies), i.e. the
   real code path with data conversion, channels_last, SGD + momentum;
-* the achieved GFLOP/s = 3 x forward FLOPs (counted by :func:`landmarklib.cnn.forward_flops`) x
+* the achieved GFLOP/s = 3 x forward FLOPs (counted by :func:`landmarklib.models.cnn.forward_flops`) x
   images/s, and its ratio to the machine's fp32 matrix-multiply GFLOP/s measured here with torch
   (2048^3 ``torch.mm``, best of 5), the target being >= 50 %;
 * the projected wall time of the ``cpu`` and ``paper`` profiles' CNN training (pretraining of both
@@ -24,12 +24,12 @@ import time
 import numpy as np
 import torch
 
-from landmarklib.cnn import LandmarkCNN, forward_flops
+from landmarklib.engine.training import Schedule, fit
 from landmarklib.geometry import patch_size
+from landmarklib.models.cnn import LandmarkCNN, forward_flops
 from landmarklib.paths import subdir
 from landmarklib.profiles import resolve
 from landmarklib.provenance import provenance, write_json
-from landmarklib.training import Schedule, fit
 
 #: H100 SXM dense bf16 tensor-core peak (NVIDIA datasheet, without sparsity), FLOP/s.
 H100_BF16_PEAK = 989e12

@@ -14,27 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import LandmarkError
-from .profiles import DEFAULT_PROFILE, resolve
+from .profiles import DEFAULT_PROFILE, Config, resolve
 
 __all__ = ["Config", "configure"]
 
 #: Names IPython/ipykernel put in a notebook's namespace by themselves.
 _KERNEL_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
-
-
-class Config(dict):
-    """Resolved parameters with attribute access (``cfg.seed``) and a provenance record."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def provenance(self, **extra: Any) -> dict[str, Any]:
-        from .provenance import provenance
-
-        return provenance(self, **extra)
 
 
 def _user_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,9 +57,9 @@ def configure(namespace: Mapping[str, Any], *, stage: str = "notebook") -> Confi
     values = _user_names(namespace)
     profile = values.pop("profile", DEFAULT_PROFILE)
     try:
-        cfg = Config(resolve(profile, values))
+        cfg = resolve(profile, values)
     except LandmarkError as err:
         raise LandmarkError(f"{stage}: {err}") from None
-    if cfg.get("renders_dir"):
-        os.environ["LANDMARKLIB_RENDERS"] = str(cfg["renders_dir"])
+    if cfg.renders_dir:
+        os.environ["LANDMARKLIB_RENDERS"] = str(cfg.renders_dir)
     return cfg

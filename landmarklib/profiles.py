@@ -13,13 +13,14 @@ Constants of the method that no profile changes (patch sizes, landmark names) li
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any
 
 from .errors import LandmarkError
 
-__all__ = ["PROFILES", "EXTRA_PARAMETERS", "DEFAULT_PROFILE", "get_profile", "resolve", "parameter_names"]
+__all__ = ["Config", "PROFILES", "EXTRA_PARAMETERS", "DEFAULT_PROFILE", "get_profile", "resolve", "parameter_names"]
 
 DEFAULT_PROFILE = "quick"
 
@@ -34,7 +35,7 @@ _SCHEDULE = {
     "clip_grad_norm": 1.0,  # not in the paper: without it the paper's lr collapses the net (training docstring)
     "pretrain_source": "stored",  # CNN pretraining data: "stored" renders or "stream" (on-the-fly generator)
     "nn_k": 3,  # NN baselines: mean annotation of the 3 nearest patches
-    # Regression forest after Criminisi et al. 2011 ([3]), adapted to 2D (landmarklib.baselines)
+    # Regression forest after Criminisi et al. 2011 ([3]), adapted to 2D (landmarklib.experiments.baselines)
     "rf_max_offset": 0.5,  # box displacements up to this fraction of the patch's longer side
     "rf_max_box": 0.25,  # box sides up to this fraction of the patch's longer side
     "rf_min_leaf": 5,  # training pixels per leaf at least
@@ -153,6 +154,89 @@ EXTRA_PARAMETERS: Mapping[str, Any] = MappingProxyType(
 )
 
 
+@dataclass(frozen=True)
+class Config(Mapping[str, Any]):
+    """The resolved parameters of one run: read-only, typed, passed explicitly to every stage.
+
+    Built by :func:`resolve` (or :func:`landmarklib.notebook.configure` in a notebook) from one row of
+    :data:`PROFILES` plus overrides; library code reads attributes (``cfg.seed``). It is also a
+    read-only mapping, so ``dict(cfg)`` serialises it into a result's provenance. Change a value with
+    :meth:`replace`, which checks names and types like :func:`resolve`.
+    """
+
+    profile: str
+    seed: int
+    device: str
+    # training schedule (the paper's Sec. 2.2 and 3 unless a profile scales it)
+    batch_size: int
+    lr: float
+    momentum: float
+    lr_decay: float
+    finetune_lr_drop_after: int
+    finetune_lr_drop: float
+    clip_grad_norm: float
+    pretrain_source: str
+    pretrain_epochs: int
+    finetune_epochs: int
+    hand_pretrain_images: int
+    body_pretrain_images: int
+    # synthetic renders
+    depth_renders: int
+    hand_renders: int
+    body_renders: int
+    shard_size: int
+    bpy_meshes: int
+    # simulated cohorts and binarization
+    mr_subjects: int
+    ct_subjects: int
+    mr_voxel_mm: tuple[float, float, float]
+    ct_voxel_mm: tuple[float, float, float]
+    table_min_mm: float
+    # baselines
+    nn_k: int
+    rf_trees: int
+    rf_depth: int
+    rf_features: int
+    rf_features_per_node: int
+    rf_pixels: int
+    rf_max_offset: float
+    rf_max_box: float
+    rf_min_leaf: int
+    rf_vote_fraction: float
+    # evaluation and learning curve
+    bootstrap: int
+    curve_subjects: tuple[int | None, ...]
+    curve_renders: tuple[int | None, ...]
+    curve_tasks: tuple[str, ...]
+    # not sizes: where the data comes from and goes to
+    scan_dir: str | None = None
+    renders_dir: str | None = None
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in _FIELD_NAMES:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_FIELD_NAMES)
+
+    def __len__(self) -> int:
+        return len(_FIELD_NAMES)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied (checked and typed like :func:`resolve`)."""
+        return resolve(self.profile, {**dict(self), **changes})
+
+    def provenance(self, **extra: Any) -> dict[str, Any]:
+        """This run's provenance record (:func:`landmarklib.provenance.provenance`)."""
+        from .provenance import provenance
+
+        return provenance(self, **extra)
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Config))
+
+
 def parameter_names() -> list[str]:
     """Every name a notebook's parameters cell (or ``-p`` on the command line) may set."""
     keys = set(next(iter(_PROFILES.values())))
@@ -192,7 +276,7 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         ) from None
 
 
-def resolve(profile: str = DEFAULT_PROFILE, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def resolve(profile: str = DEFAULT_PROFILE, overrides: Mapping[str, Any] | None = None) -> Config:
     """Merge a profile with user overrides into one flat parameter dictionary.
 
     Parameters
@@ -205,12 +289,12 @@ def resolve(profile: str = DEFAULT_PROFILE, overrides: Mapping[str, Any] | None 
 
     Returns
     -------
-    dict
-        ``{"profile": name, **profile values, **extras, **overrides}``.
+    Config
+        The profile's values, the extras' defaults, then the overrides.
 
     Examples
     --------
-    >>> resolve("quick", {"seed": "3"})["seed"]
+    >>> resolve("quick", {"seed": "3"}).seed
     3
     """
     values: dict[str, Any] = {"profile": profile, **get_profile(profile), **EXTRA_PARAMETERS}
@@ -225,4 +309,6 @@ def resolve(profile: str = DEFAULT_PROFILE, overrides: Mapping[str, Any] | None 
         if name == "profile" or value is None:
             continue
         values[name] = _coerce(name, value, values[name])
-    return values
+    for name in ("mr_voxel_mm", "ct_voxel_mm", "curve_subjects", "curve_renders", "curve_tasks"):
+        values[name] = tuple(values[name])  # papermill and JSON give lists
+    return Config(**values)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from landmarklib.data import LandmarkSet
+from landmarklib.evaluation.results import METHODS, predictions_frame
 from landmarklib.geometry import PATCH_SIZE
 from landmarklib.landmarks import landmark_names
-from landmarklib.results import METHODS, predictions_frame
 
 
 def toy_landmark_set(task: str, n: int, seed: int = 0) -> LandmarkSet:

@@ -2,18 +2,13 @@ import numpy as np
 import pytest
 
 from landmarklib import LandmarkError, resolve
-from landmarklib.baselines import (
-    BinaryNN,
-    BoxFeatures,
-    RegressionForest,
-    pack_masks,
-    run_baselines,
-    unpack_masks,
-)
 from landmarklib.data import LandmarkSet
-from landmarklib.folds import ensure_folds, folds_path
+from landmarklib.engine.folds import ensure_folds, folds_path
+from landmarklib.evaluation.results import read_predictions
+from landmarklib.experiments.baselines import run_baselines
+from landmarklib.models.forest import BoxFeatures, RegressionForest
+from landmarklib.models.nn import BinaryNN, pack_masks, unpack_masks
 from landmarklib.provenance import read_json
-from landmarklib.results import read_predictions
 
 
 def toy_hands(n: int, seed: int, *, spread: float = 0.3, prefix: str = "s") -> LandmarkSet:
@@ -153,9 +148,9 @@ def test_run_baselines_refuses_mismatched_inputs():
 
 
 def test_error_summary_and_claims_on_a_hand_made_table():
-    from landmarklib.baselines import baseline_claims, error_summary
+    from landmarklib.evaluation.results import predictions_frame
+    from landmarklib.experiments.baselines import baseline_claims, error_summary
     from landmarklib.landmarks import BODY, HAND
-    from landmarklib.results import predictions_frame
 
     def table(task, method, err):  # err: (k,) error along x per landmark, same for both scans
         k = len(err)
@@ -187,7 +182,7 @@ def test_error_summary_and_claims_on_a_hand_made_table():
 def test_blocked_search_is_exact_across_database_blocks(monkeypatch):
     import faiss
 
-    from landmarklib import baselines
+    from landmarklib.models import nn as baselines
 
     monkeypatch.setattr(baselines, "SEARCH_BLOCK_BYTES", 1)  # blocks of 1024 codes: 3 blocks below
     rng = np.random.default_rng(1)

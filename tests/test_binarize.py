@@ -2,9 +2,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from landmarklib.binarize import binarize_volume, remove_table, reorient, to_patch
 from landmarklib.errors import LandmarkError
 from landmarklib.geometry import to_unit
+from landmarklib.scans.binarize import binarize_volume, remove_table, reorient, to_patch
 
 SPACING = np.array([2.0, 1.5, 3.0])  # mm along array axes (L, P, S) of the LPS volume
 

@@ -5,9 +5,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from landmarklib import blender_reference as B
-from landmarklib import bodymodel as bm
-from landmarklib import rendering as R
+from landmarklib.synth import blender as B
+from landmarklib.synth import bodymodel as bm
+from landmarklib.synth import rendering as R
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="bpy not installed")]
 

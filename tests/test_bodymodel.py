@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from landmarklib import bodymodel as bm
 from landmarklib.errors import LandmarkError
 from landmarklib.landmarks import BODY, HAND
+from landmarklib.synth import bodymodel as bm
 
 pytestmark = pytest.mark.slow  # needs the anny model cache
 

@@ -43,7 +43,7 @@ ALLOWED_MISSING = ("/favicon.ico",)
 STUB_SCANS = '''"""Test double of the scans stage: the cohorts the browser test saved (not simulated scans)."""
 import os
 
-from .data import LandmarkSet
+from ..data import LandmarkSet
 
 
 def load_cohort(task, cfg):
@@ -73,7 +73,7 @@ def _stage_book(tmp: Path) -> Path:
 def built_book(tmp_path_factory):
     import papermill as pm
 
-    from landmarklib.results import write_predictions
+    from landmarklib.evaluation.results import write_predictions
 
     tmp = tmp_path_factory.mktemp("browser")
     renders, cohorts_dir, pylib = tmp / "renders", tmp / "cohorts", tmp / "py"
@@ -85,7 +85,11 @@ def built_book(tmp_path_factory):
     try:
         shutil.copytree(ROOT / "landmarklib", pylib / "landmarklib",
                         ignore=shutil.ignore_patterns("__pycache__"))
-        (pylib / "landmarklib" / "scans.py").write_text(STUB_SCANS)
+        stub = pylib / "landmarklib" / "scans"
+        shutil.rmtree(stub)
+        stub.mkdir()
+        (stub / "cohorts.py").write_text(STUB_SCANS)
+        (stub / "__init__.py").write_text("from .cohorts import load_cohort\n")
         for task, n, seed in (("hand", 8, 0), ("body", 5, 1)):
             cohort = toy_landmark_set(task, n, seed=seed)
             cohort.save(cohorts_dir / f"{task}.npz")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from landmarklib.cnn import LandmarkCNN, count_parameters, forward_flops, layer_shapes
+from landmarklib.models.cnn import LandmarkCNN, count_parameters, forward_flops, layer_shapes
 
 
 def _expected(task):

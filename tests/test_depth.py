@@ -5,10 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from landmarklib import depth as dp
+from landmarklib import resolve
 from landmarklib.data import LandmarkSet
+from landmarklib.engine.folds import make_folds
 from landmarklib.errors import LandmarkError
-from landmarklib.folds import make_folds
+from landmarklib.experiments import depth as dp
 from landmarklib.paths import subdir
 
 
@@ -240,20 +241,8 @@ def _tiny_model():
 def test_run_depth_experiment_end_to_end_with_a_tiny_model():
     synthetic = _hand_set(40, seed=3, scale=0.01)
     real = _hand_set(12, seed=4)
-    cfg = {
-        "profile": "quick",
-        "seed": 0,
-        "batch_size": 10,
-        "lr": 0.01,
-        "momentum": 0.9,
-        "lr_decay": 0.7943,
-        "pretrain_epochs": 2,
-        "finetune_epochs": 3,
-        "finetune_lr_drop_after": 5,
-        "finetune_lr_drop": 0.1,
-        "bootstrap": 100,
-        "device": "cpu",
-    }
+    cfg = resolve("quick", {"seed": 0, "batch_size": 10, "pretrain_epochs": 2, "finetune_epochs": 3,
+                            "finetune_lr_drop_after": 5, "bootstrap": 100, "device": "cpu"})
     out = dp.run_depth_experiment(cfg, synthetic, real, model_factory=_tiny_model)
     assert set(out["frame"]["method"]) == set(dp.DEPTH_METHODS)
     assert len(out["frame"]) == 2 * 12 * 5 and np.isfinite(out["frame"]["depth_pred"]).all()

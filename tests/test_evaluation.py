@@ -5,7 +5,7 @@ from helpers_results import PAPER_LIKE, toy_landmark_set, toy_predictions
 
 from landmarklib import LandmarkError
 from landmarklib import evaluation as ev
-from landmarklib.results import METHODS, predictions_frame, write_predictions
+from landmarklib.evaluation.results import METHODS, predictions_frame, write_predictions
 
 
 def _one(task="hand", pred=None, truth=None, mm=None, method="CNN(ft)"):

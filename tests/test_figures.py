@@ -8,10 +8,10 @@ from helpers_results import PAPER_LIKE, toy_landmark_set, toy_predictions  # noq
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.container import BarContainer  # noqa: E402
 
-from landmarklib import LandmarkError  # noqa: E402
+from landmarklib import LandmarkError, resolve  # noqa: E402
 from landmarklib import evaluation as ev  # noqa: E402
-from landmarklib import figures as fg  # noqa: E402
-from landmarklib.results import METHODS  # noqa: E402
+from landmarklib.evaluation.results import METHODS  # noqa: E402
+from landmarklib.viz import figures as fg  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_learning_curve_draws_one_line_per_method_and_refuses_bad_tables():
 def test_save_figure_writes_png_and_provenance(data):
     import json
 
-    path = fg.save_figure(fg.fig2(data[3]), "fig2", {"profile": "quick", "seed": 0})
+    path = fg.save_figure(fg.fig2(data[3]), "fig2", resolve("quick"))
     assert path.read_bytes()[:4] == b"\x89PNG"
     assert json.loads(path.with_suffix(".json").read_text())["figure"] == "fig2"
     assert list(fg.METHOD_COLORS) == list(METHODS)

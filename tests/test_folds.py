@@ -1,7 +1,7 @@
 import pytest
 
 from landmarklib import LandmarkError
-from landmarklib.folds import ensure_folds, make_folds
+from landmarklib.engine.folds import ensure_folds, make_folds
 
 
 @pytest.mark.parametrize("task,n,n_folds", [("hand", 132, 3), ("body", 20, 20)])

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from landmarklib.errors import LandmarkError
-from landmarklib.io import (
+from landmarklib.landmarks import HAND
+from landmarklib.scans.io import (
     find_scans,
     load_nifti,
     load_scan,
@@ -15,7 +16,6 @@ from landmarklib.io import (
     write_landmark_csv,
     write_mrk_json,
 )
-from landmarklib.landmarks import HAND
 
 AFFINE = np.array([[-0.5, 0, 0, 20.0], [0, -1.0, 0, 15.0], [0, 0, 0.5, -30.0], [0, 0, 0, 1]])
 SHAPE = (40, 20, 60)

@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 
 from landmarklib import resolve
-from landmarklib.figures import learning_curve_path
-from landmarklib.folds import ensure_folds
+from landmarklib.engine.folds import ensure_folds
+from landmarklib.experiments.finetuning import learning_curve, subject_subset
 from landmarklib.provenance import read_json
-from landmarklib.training import learning_curve, subject_subset
+from landmarklib.viz.figures import learning_curve_path
 from tests.test_training import rectangles
 
 
@@ -30,15 +30,17 @@ def test_learning_curve_table_and_file(monkeypatch):
     cfg = _cfg()
     real, syn = rectangles("hand", 6, seed=2), rectangles("hand", 8, seed=1)
     seen = []
-    import landmarklib.training as tr
+    import landmarklib.experiments.finetuning as ft
+    import landmarklib.experiments.pretraining as pt
 
-    fit = tr.fit
+    fit = ft.fit
 
     def spy(model, inputs, targets, *a, **k):
         seen.append(len(inputs))
         return fit(model, inputs, targets, *a, **k)
 
-    monkeypatch.setattr(tr, "fit", spy)
+    monkeypatch.setattr(ft, "fit", spy)
+    monkeypatch.setattr(pt, "fit", spy)
     table = learning_curve("hand", cfg, real, subject_counts=(1, None), render_counts=(4, None), renders=syn)
     assert list(table.columns) == ["task", "curve", "method", "n_subjects", "n_renders", "error", "error_mm",
                                    "n_scans"]

@@ -1,5 +1,5 @@
+from landmarklib.evaluation.results import METHODS
 from landmarklib.paper import paper_values
-from landmarklib.results import METHODS
 
 
 def test_fig2_has_every_method_and_landmark():

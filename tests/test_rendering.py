@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from landmarklib import bodymodel as bm
-from landmarklib import rendering as R
 from landmarklib.errors import LandmarkError
 from landmarklib.geometry import PATCH_SIZE, fit_transform, from_unit, to_unit
 from landmarklib.landmarks import BODY, HAND
 from landmarklib.profiles import resolve
+from landmarklib.synth import bodymodel as bm
+from landmarklib.synth import rendering as R
 
 
 def _brute_force(points, depth, faces, size):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from landmarklib import LandmarkError
-from landmarklib.results import (
+from landmarklib.evaluation.results import (
     method_label,
     predictions_frame,
     read_predictions,

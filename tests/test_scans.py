@@ -2,18 +2,11 @@ import numpy as np
 import pytest
 
 import landmarklib as lm
-from landmarklib.binarize import binarize_volume
 from landmarklib.errors import LandmarkError
-from landmarklib.io import find_scans, load_nifti, read_landmarks, save_nifti, write_mrk_json
-from landmarklib.scans import (
-    ANNOTATION_JITTER_MM,
-    cohort_dir,
-    generate_cohort,
-    load_cohort,
-    local_girth,
-    paint_capsule,
-    voxelize,
-)
+from landmarklib.scans.binarize import binarize_volume
+from landmarklib.scans.cohorts import cohort_dir, generate_cohort, load_cohort
+from landmarklib.scans.io import find_scans, load_nifti, read_landmarks, save_nifti, write_mrk_json
+from landmarklib.scans.simulate import ANNOTATION_JITTER_MM, local_girth, paint_capsule, voxelize
 
 # ------------------------------------------------------------------ meshes built here
 
@@ -116,9 +109,8 @@ anny = pytest.importorskip("anny")
 
 
 def _cfg(**over):
-    cfg = lm.resolve("quick")
-    cfg.update(mr_subjects=2, ct_subjects=1, mr_voxel_mm=(2.0, 2.0, 2.0), ct_voxel_mm=(6.0, 6.0, 10.0), **over)
-    return cfg
+    return lm.resolve("quick", dict(mr_subjects=2, ct_subjects=1, mr_voxel_mm=(2.0, 2.0, 2.0),
+                                    ct_voxel_mm=(6.0, 6.0, 10.0), **over))
 
 
 def test_mr_cohort_generation_is_deterministic(tmp_path, monkeypatch):
@@ -147,12 +139,12 @@ def test_load_cohort_simulated_and_scan_dir_agree():
     assert data.depth is not None and data.landmark_depth is not None and data.mm_per_px is not None
     assert np.all(np.abs(data.unit_landmarks()) <= 1.05)
     assert len(list(cohort_dir("hand", cfg).glob("binarized-n2-*.npz"))) == 1
-    first = load_cohort("hand", {**cfg, "mr_subjects": 1})  # a smaller cohort reads the first subject
+    first = load_cohort("hand", cfg.replace(mr_subjects=1))  # a smaller cohort reads the first subject
     assert list(first.ids) == ["mr000"]
     np.testing.assert_array_equal(first.masks[0], data.masks[0])
     assert (cohort_dir("hand", cfg) / "manifest.json").is_file()
     # the user's-folder path gives the same set
-    real = load_cohort("hand", {**cfg, "scan_dir": str(cohort_dir("hand", cfg))})
+    real = load_cohort("hand", cfg.replace(scan_dir=str(cohort_dir("hand", cfg))))
     np.testing.assert_array_equal(real.masks, data.masks)
     np.testing.assert_allclose(real.landmarks, data.landmarks)
     # landmarks are where the hand is: fingertips lie on or next to the silhouette
@@ -187,4 +179,4 @@ def test_scan_dir_errors_name_the_file(tmp_path):
     pts = np.tile([[-9.0, -9.0, 9.0]], (9, 1))
     write_mrk_json(tmp_path / "air.mrk.json", lm.landmarks.BODY, pts)
     with pytest.raises(LandmarkError, match=r"air\.nii\.gz: no voxel above the air threshold"):
-        load_cohort("body", {**_cfg(), "scan_dir": str(tmp_path)})
+        load_cohort("body", _cfg(scan_dir=str(tmp_path)))

@@ -4,24 +4,24 @@ import pytest
 import torch
 
 from landmarklib import LandmarkError, resolve
-from landmarklib.cnn import LandmarkCNN
 from landmarklib.data import LandmarkSet
-from landmarklib.folds import folds_path
-from landmarklib.geometry import patch_size, to_unit
-from landmarklib.provenance import read_json
-from landmarklib.results import read_predictions, write_predictions
-from landmarklib.training import (
+from landmarklib.engine.crossval import cross_validate_arrays
+from landmarklib.engine.folds import folds_path
+from landmarklib.engine.training import (
     Schedule,
-    cross_validate,
-    cross_validate_arrays,
     finetune_schedule,
     fit,
     predict,
-    pretrain,
     pretrain_schedule,
     set_inputs,
     set_targets,
 )
+from landmarklib.evaluation.results import read_predictions, write_predictions
+from landmarklib.experiments.finetuning import cross_validate
+from landmarklib.experiments.pretraining import pretrain
+from landmarklib.geometry import patch_size, to_unit
+from landmarklib.models.cnn import LandmarkCNN
+from landmarklib.provenance import read_json
 
 
 def rectangles(task: str, n: int, seed: int = 0) -> LandmarkSet:
@@ -158,7 +158,7 @@ def test_cross_validation_uses_the_shared_folds_and_covers_every_subject_once():
     cfg = _cfg()
     real = rectangles("body", 4)
     frame, histories = cross_validate(real, cfg, method="CNN(real)")
-    folds = read_json(folds_path("quick", "body"))["folds"]  # written by landmarklib.folds.ensure_folds
+    folds = read_json(folds_path("quick", "body"))["folds"]  # written by landmarklib.engine.folds.ensure_folds
     assert len(folds) == len(histories) == 4  # leave-one-out
     per_subject = frame.groupby("subject")["fold"].unique()
     assert sorted(per_subject.index) == sorted(real.ids)

@@ -8,7 +8,7 @@ from helpers_results import PAPER_LIKE, toy_landmark_set, toy_predictions
 from PIL import Image
 
 from landmarklib import LandmarkError
-from landmarklib.viewer import OverlayViewer, estimates_for, frame_errors, frame_png
+from landmarklib.viz.viewer import OverlayViewer, estimates_for, frame_errors, frame_png
 
 
 def _pixels(png: bytes) -> np.ndarray:
@@ -30,7 +30,7 @@ def test_frame_shows_mask_truth_and_estimate_where_they_are():
     rgb = _pixels(frame_png(mask, truth, {"CNN(ft)": est}, scale=2))
     assert rgb.shape == (192, 192, 3)
     assert tuple(rgb[2, 2]) == (255, 255, 255) and tuple(rgb[90, 90]) == (200, 200, 200)
-    from landmarklib.figures import METHOD_COLORS
+    from landmarklib.viz.figures import METHOD_COLORS
 
     color = tuple(int(METHOD_COLORS["CNN(ft)"][i:i + 2], 16) for i in (1, 3, 5))
     x, y = (est[0] * 2).astype(int)

@@ -2,7 +2,7 @@
 
 The same posed meshes are drawn by Blender's orthographic camera into the same patch (same crop,
 same pixel grid) and read back as silhouette (alpha) + Z pass. Blender runs in a child process
-(``python -m landmarklib.blender_reference IN OUT``) whose parent never imports ``bpy``: forking after
+(``python -m landmarklib.synth.blender IN OUT``) whose parent never imports ``bpy``: forking after
 ``import bpy`` deadlocks, and spawning from a process that imported it fails (TOOLCHAIN.md).
 
 Camera: orthographic, looking along ``+Y`` (Blender: ``rotation_euler = (90 deg, 0, 0)``), image right
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import LandmarkError
+from ..errors import LandmarkError
 
-__all__ = ["render_with_blender", "compare"]
+__all__ = ["CAMERA_DISTANCE", "render_with_blender", "compare"]
 
 #: The camera stands this far (metres) in front of the nearest point of the sample.
 CAMERA_DISTANCE = 1.0
@@ -54,7 +54,7 @@ def render_with_blender(
     patch_size
         ``(p_w, p_h)``.
     scale, offset, near
-        ``(B,)``, ``(B, 2)``, ``(B,)`` from :class:`landmarklib.rendering.Rendered` (patch pixels per
+        ``(B,)``, ``(B, 2)``, ``(B,)`` from :class:`landmarklib.synth.rendering.Rendered` (patch pixels per
         metre, patch offset, camera plane ``Y``).
     engine
         ``"workbench"`` or ``"cycles"``.
@@ -78,7 +78,7 @@ def render_with_blender(
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                                              os.environ.get("PYTHONPATH", "")])}
         proc = subprocess.run(
-            [sys.executable, "-m", "landmarklib.blender_reference", str(src), str(dst)],
+            [sys.executable, "-m", "landmarklib.synth.blender", str(src), str(dst)],
             capture_output=True, text=True, timeout=timeout, env=env,
         )
         if proc.returncode != 0 or not dst.is_file():

@@ -2,7 +2,7 @@
 
 This is the 3D half of Sec. 2.1 of the paper: sample a shape and a pose, pose the mesh, read the
 landmarks off it. The 2D half (orthographic silhouettes, depth maps, patches) is
-:mod:`landmarklib.rendering`; the simulated MR/CT scans (:mod:`landmarklib.scans`) use the same
+:mod:`landmarklib.synth.rendering`; the simulated MR/CT scans (:mod:`landmarklib.scans`) use the same
 posed meshes.
 
 Frame (binding, see the project brief)
@@ -57,13 +57,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from .errors import LandmarkError
-from .landmarks import landmark_names, parse_task
+from ..errors import LandmarkError
+from ..landmarks import landmark_names, parse_task
 
-__all__ = [
-    "Param", "SPACES", "Posed", "LandmarkDefinition", "load_model", "landmark_definition", "sample_params",
-    "params_to_array", "array_to_params", "with_ranges", "pose", "age_to_anny", "FINGERS",
-]
+__all__ = ["FINGERS", "Param", "SPACES", "age_to_anny", "with_ranges", "load_model", "LandmarkDefinition", "landmark_definition", "sample_params", "params_to_array", "array_to_params", "Posed", "pose", "default_sample"]
 
 FINGERS = ("thumb", "index", "middle", "ring", "pinky")
 
@@ -187,7 +184,7 @@ def with_ranges(space: Mapping[str, tuple[Param, ...]], **ranges: tuple[float, f
 
 
 def _import_anny() -> Any:
-    from .paths import anny_cache_dir
+    from ..paths import anny_cache_dir
 
     os.environ.setdefault("ANNY_CACHE_DIR", str(anny_cache_dir()))
     import warp
@@ -381,7 +378,7 @@ def _checked(task: str, shape_params: Mapping[str, Any], pose_params: Mapping[st
         if unknown:
             raise LandmarkError(
                 f"unknown {task} {key} parameter(s) {unknown}; valid names: {sorted(known)} "
-                f"(see landmarklib.bodymodel.SPACES)"
+                f"(see landmarklib.synth.bodymodel.SPACES)"
             )
         for name, value in given.items():
             arr = np.atleast_1d(np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, dtype=np.float64))

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import KFold, LeaveOneOut
 
-from .errors import LandmarkError
-from .landmarks import parse_task
-from .paths import subdir
-from .provenance import read_json, write_json
+from ..errors import LandmarkError
+from ..landmarks import parse_task
+from ..paths import subdir
+from ..provenance import read_json, write_json
 
-__all__ = ["SCHEMES", "make_folds", "ensure_folds", "folds_path"]
+__all__ = ["SCHEMES", "make_folds", "folds_path", "ensure_folds"]
 
 #: The paper's protocol per task.
 SCHEMES = {"hand": "3-fold", "body": "leave-one-out"}

@@ -36,22 +36,10 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from .errors import LandmarkError
-from .geometry import Similarity, bbox_of_mask, fit_transform, patch_size, warp_mask
+from ..errors import LandmarkError
+from ..geometry import Similarity, bbox_of_mask, fit_transform, patch_size, warp_mask
 
-__all__ = [
-    "VIEW_AXCODES",
-    "CT_THRESHOLD_HU",
-    "MR_THRESHOLD_FRACTION",
-    "Projection",
-    "Patch",
-    "reorient",
-    "air_threshold",
-    "project",
-    "remove_table",
-    "binarize_volume",
-    "to_patch",
-]
+__all__ = ["VIEW_AXCODES", "CT_THRESHOLD_HU", "MR_THRESHOLD_FRACTION", "reorient", "air_threshold", "Projection", "remove_table", "project", "binarize_volume", "Patch", "to_patch"]
 
 #: Array axes after :func:`reorient`: rows towards Inferior, columns towards Left, depth towards Posterior.
 VIEW_AXCODES = ("I", "L", "P")

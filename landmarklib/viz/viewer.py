@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from .data import LandmarkSet
-from .errors import LandmarkError
-from .results import METHODS, method_label
+from ..data import LandmarkSet
+from ..errors import LandmarkError
+from ..evaluation.results import METHODS, method_label
 
 __all__ = ["frame_png", "estimates_for", "frame_errors", "OverlayViewer", "load_cohorts"]
 
@@ -42,7 +42,7 @@ def _hex_rgb(color: str) -> tuple[int, int, int]:
 
 
 def _palette() -> list[int]:
-    from .figures import METHOD_COLORS
+    from ..viz.figures import METHOD_COLORS
 
     colors = [(255, 255, 255), (200, 200, 200), (0, 0, 0), (255, 255, 255)]
     colors += [_hex_rgb(METHOD_COLORS[m]) for m in METHODS]
@@ -106,7 +106,7 @@ def frame_png(
 def estimates_for(cohort: LandmarkSet, predictions: pd.DataFrame) -> dict[str, np.ndarray]:
     """``{method: (N, k, 2)}`` estimates aligned with ``cohort``'s scans and landmarks (NaN if absent).
 
-    ``predictions`` is a long table of :mod:`landmarklib.results`; rows of other tasks are ignored.
+    ``predictions`` is a long table of :mod:`landmarklib.evaluation.results`; rows of other tasks are ignored.
     """
     part = predictions[predictions["task"] == cohort.task]
     names = list(cohort.landmark_names)
@@ -147,7 +147,7 @@ _TABLE_CSS = ("<style>.lmv{font-size:12px}.lmv table{border-collapse:collapse}.l
 
 
 def _errors_html(subject: str, px: pd.DataFrame, mm: pd.DataFrame | None, task: str) -> str:
-    from .figures import METHOD_COLORS
+    from ..viz.figures import METHOD_COLORS
 
     head = f"<b>scan {html.escape(subject)}</b>"
     if px.empty:
@@ -227,7 +227,7 @@ class _Dataset:
         return png, _errors_html(str(cohort.ids[i]), px, mm, cohort.task)
 
     def redraw(self) -> None:
-        from .figures import METHOD_COLORS
+        from ..viz.figures import METHOD_COLORS
 
         for i in range(len(self.cohort)):
             self.images[i].value, self.tables[i].value = self.frame(i)
@@ -244,7 +244,7 @@ class OverlayViewer:
     datasets
         ``{title: (cohort, predictions)}``: a :class:`~landmarklib.data.LandmarkSet` of binarized
         scans (from :func:`landmarklib.scans.load_cohort`) and the long prediction table(s) of
-        :mod:`landmarklib.results`; scans are matched by subject id, landmarks by name.
+        :mod:`landmarklib.evaluation.results`; scans are matched by subject id, landmarks by name.
     methods, landmarks
         Initial selection (default: every method with predictions, every landmark).
     scale
@@ -306,7 +306,7 @@ def load_cohorts(cfg: Mapping[str, object], tasks: Sequence[str] = ("hand", "bod
     cohorts: dict[str, LandmarkSet] = {}
     notes: list[str] = []
     try:
-        from .scans import load_cohort
+        from ..scans.cohorts import load_cohort
     except ImportError as err:
         return cohorts, [f"landmarklib.scans is not available ({err}); no scan images"]
     for task in tasks:

@@ -28,10 +28,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .geometry import patch_size
-from .landmarks import landmark_names, parse_task
+from ..geometry import patch_size
+from ..landmarks import landmark_names, parse_task
 
-__all__ = ["LandmarkCNN", "layer_shapes", "count_parameters", "forward_flops", "DROPOUT"]
+__all__ = ["DROPOUT", "LandmarkCNN", "layer_shapes", "count_parameters", "forward_flops"]
 
 #: Dropout rate of the hidden fc layers (a choice; see the module docstring).
 DROPOUT = 0.5

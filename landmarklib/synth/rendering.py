@@ -1,7 +1,7 @@
 """Synthetic renders (paper Sec. 2.1): posed meshes -> binary silhouette + depth patch + exact landmarks.
 
 A batched orthographic z-buffer rasterizer in plain torch (CPU or CUDA, no OpenGL) draws each posed
-mesh of :mod:`landmarklib.bodymodel` directly into the task's patch (``PATCH_SIZE``):
+mesh of :mod:`landmarklib.synth.bodymodel` directly into the task's patch (``PATCH_SIZE``):
 
 1. project: camera in front of the subject (at ``-Y``) looking along ``+Y``; image ``x = X``,
    image ``y = -Z``; depth ``= Y - min(Y)`` of the sample (metres from the camera plane, which
@@ -35,25 +35,21 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from ..data import LandmarkSet
+from ..errors import LandmarkError
+from ..geometry import DEFAULT_MARGIN, PATCH_SIZE, to_unit
+from ..landmarks import parse_task
+from ..paths import subdir
+from ..provenance import provenance, save_npz, write_json
 from . import bodymodel
-from .data import LandmarkSet
-from .errors import LandmarkError
-from .geometry import DEFAULT_MARGIN, PATCH_SIZE, to_unit
-from .landmarks import parse_task
-from .paths import subdir
-from .provenance import provenance, save_npz, write_json
 
-__all__ = [
-    "BLOCK", "CULL", "Rendered", "fit_boxes", "rasterize", "render_meshes", "render_params", "render_block",
-    "render_range", "load_renders", "SyntheticStream", "store_key", "resolve_device", "compare_with_blender",
-    "measure_throughput", "plot_samples",
-]
+__all__ = ["BLOCK", "CULL", "PARALLEL_FROM", "RENDER_VERSION", "Rendered", "resolve_device", "fit_boxes", "MAX_WINDOW", "rasterize", "render_meshes", "render_params", "render_block", "render_range", "store_key", "load_renders", "SyntheticStream", "compare_with_blender", "measure_throughput"]
 
 #: Samples computed together (one anny forward + one rasterization); sample ``i`` lies in block ``i // BLOCK``.
 BLOCK: dict[str, int] = {"hand": 250, "body": 50}
 
 #: Back-face culling per task (see :func:`rasterize`): both meshes are closed (the hand by the wrist cap
-#: of :func:`landmarklib.bodymodel.pose`), so their front faces alone give the same silhouette and depth
+#: of :func:`landmarklib.synth.bodymodel.pose`), so their front faces alone give the same silhouette and depth
 #: (checked in the tests) at half the cost.
 CULL: dict[str, int] = {"hand": -1, "body": -1}
 
@@ -303,7 +299,7 @@ def render_params(
     task: str, shape_params: Mapping[str, Any], pose_params: Mapping[str, Any] | None = None, *,
     device: str | torch.device = "cpu", local_changes: Mapping[str, Any] | None = None,
 ) -> Rendered:
-    """Pose (:func:`landmarklib.bodymodel.pose`) and render one batch of parameters."""
+    """Pose (:func:`landmarklib.synth.bodymodel.pose`) and render one batch of parameters."""
     posed = bodymodel.pose(task, shape_params, pose_params, local_changes=local_changes, device=device)
     return render_meshes(task, posed.vertices, posed.faces, posed.landmarks)
 
@@ -428,11 +424,11 @@ def load_renders(
     """
     parse_task(task)
     n = int(cfg[f"{task}_renders"] if n is None else n)
-    seed, shard_size = int(cfg["seed"]), int(cfg["shard_size"])
+    seed, shard_size = int(cfg.seed), int(cfg.shard_size)
     if n < 1 or shard_size < 1 or seed < 0:
         raise LandmarkError(f"load_renders needs n >= 1, shard_size >= 1, seed >= 0; got {n}, {shard_size}, {seed}")
-    device = resolve_device(cfg.get("device", "cpu"))
-    folder = subdir("synthetic", task, store_key(task, seed, shard_size, device), renders_dir=cfg.get("renders_dir"))
+    device = resolve_device(cfg.device)
+    folder = subdir("synthetic", task, store_key(task, seed, shard_size, device), renders_dir=cfg.renders_dir)
     n_shards = -(-n // shard_size)
     paths = [folder / f"shard_{j:05d}.npz" for j in range(n_shards)]
     missing = [j for j, p in enumerate(paths) if not p.is_file()]
@@ -563,10 +559,10 @@ def compare_with_blender(task: str, n: int, seed: int, *, engine: str = "workben
     -------
     dict
         ``ours`` (:class:`Rendered`, numpy arrays), ``blender`` (masks, depth, seconds_per_image),
-        ``metrics`` (see :func:`landmarklib.blender_reference.compare`), ``pixel_m`` ``(n,)`` pixel size
+        ``metrics`` (see :func:`landmarklib.synth.blender.compare`), ``pixel_m`` ``(n,)`` pixel size
         in metres, ``ours_seconds_per_image`` (rasterizer only, same meshes).
     """
-    from . import blender_reference
+    from . import blender as blender_reference
 
     shape, pose_ = bodymodel.sample_params(task, n, seed)
     posed = bodymodel.pose(task, shape, pose_)
@@ -594,22 +590,3 @@ def measure_throughput(task: str, *, blocks: int = 1, seed: int = 0, device: str
     seconds = time.perf_counter() - t0
     return {"task": task, "images": blocks * BLOCK[task], "seconds": seconds,
             "images_per_s": blocks * BLOCK[task] / seconds, "threads": torch.get_num_threads()}
-
-
-def plot_samples(ls: LandmarkSet, n: int = 6, *, axes: Any = None) -> Any:
-    """Silhouettes (top row) and depth maps (bottom row) of the first ``n`` samples, landmarks in red."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(2, n, figsize=(1.6 * n * ls.patch_size[0] / ls.patch_size[1] * 1.4 + 1, 5.5))
-    for j in range(n):
-        for row, image in enumerate((ls.masks[j], None if ls.depth is None else ls.depth[j])):
-            ax = axes[row, j]
-            if image is not None:
-                ax.imshow(image, cmap="gray" if row == 0 else "viridis", interpolation="nearest",
-                          extent=(0, ls.patch_size[0], ls.patch_size[1], 0))
-            ax.scatter(ls.landmarks[j, :, 0], ls.landmarks[j, :, 1], s=10, c="red")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[0, j].set_title(ls.ids[j].rsplit("-", 1)[-1], fontsize=8)
-    return axes

@@ -27,13 +27,13 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.container import BarContainer
 
-from .data import LandmarkSet
-from .errors import LandmarkError
-from .geometry import patch_size
-from .landmarks import landmark_names
-from .results import METHODS, method_label
+from ..data import LandmarkSet
+from ..errors import LandmarkError
+from ..evaluation.results import METHODS, method_label
+from ..geometry import patch_size
+from ..landmarks import landmark_names
 
-__all__ = ["METHOD_COLORS", "LANDMARK_PALETTE", "fig2", "fig3", "learning_curve", "learning_curve_path", "save_figure", "publish"]
+__all__ = ["METHOD_COLORS", "LANDMARK_PALETTE", "TASKS", "fig2", "fig3", "learning_curve", "learning_curve_path", "save_figure", "publish"]
 
 #: One colour per method, the same in every figure and in the viewer.
 METHOD_COLORS: dict[str, str] = dict(zip(METHODS, sns.color_palette("colorblind", len(METHODS)).as_hex()))
@@ -99,7 +99,7 @@ def fig2(summary: pd.DataFrame, paper: pd.DataFrame | None = None, *, unit: str 
     unit
         Axis label of our row (``"px"`` = patch pixels, ``"mm"``).
     """
-    from .evaluation import paper_summary
+    from ..evaluation.metrics import paper_summary
 
     paper = paper_summary() if paper is None else paper
     fig, axes = plt.subplots(2, 2, figsize=(13, 7.5), gridspec_kw={"width_ratios": [5, 9]}, sharey="row")
@@ -129,7 +129,7 @@ def fig3(
     Parameters
     ----------
     predictions
-        Long prediction table(s) of :mod:`landmarklib.results` (any tasks and methods; only
+        Long prediction table(s) of :mod:`landmarklib.evaluation.results` (any tasks and methods; only
         ``method`` is drawn).
     cohorts
         ``{task: LandmarkSet}`` of the binarized scans; the common image is the mean of their masks
@@ -199,7 +199,7 @@ def learning_curve(table: pd.DataFrame, *, methods: Sequence[str] = ("CNN(real)"
     methods
         Methods to draw, in legend order.
 
-    The table itself comes from the training stage (``landmarklib.training``); this function only
+    The table itself comes from the training stage (``landmarklib.engine.training``); this function only
     draws it.
     """
     sizes = [c for c in ("n_subjects", "n_renders") if c in table.columns]
@@ -233,7 +233,7 @@ def learning_curve_path(profile: str, *, renders_dir: str | os.PathLike | None =
     Columns as :func:`learning_curve` expects (``method, error`` and ``n_subjects`` and/or
     ``n_renders``, optionally ``task, ci_low, ci_high``).
     """
-    from .paths import subdir
+    from ..paths import subdir
 
     return subdir("results", profile, renders_dir=renders_dir) / "learning_curve.csv"
 
@@ -241,8 +241,8 @@ def learning_curve_path(profile: str, *, renders_dir: str | os.PathLike | None =
 def save_figure(fig: plt.Figure, name: str, params: Mapping[str, Any], *, dpi: int = 110,
                 renders_dir: str | os.PathLike | None = None, **extra: Any) -> Path:
     """Save ``fig`` as ``renders/results/<profile>/figures/<name>.png`` (+ ``.json`` provenance), atomically."""
-    from .paths import subdir
-    from .provenance import atomic_path, provenance, write_json
+    from ..paths import subdir
+    from ..provenance import atomic_path, provenance, write_json
 
     path = subdir("results", str(params["profile"]), "figures", renders_dir=renders_dir) / f"{name}.png"
     with atomic_path(path) as tmp:

@@ -49,46 +49,13 @@ model frame's X, Y, Z; affine to RAS mm), ``<id>.mrk.json`` (3D Slicer Markups, 
 from __future__ import annotations
 
 import functools
-import os
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from .binarize import binarize_volume, to_patch
-from .data import LandmarkSet
-from .errors import LandmarkError
-from .io import _stem as _scan_id
-from .io import find_scans, load_scan, save_nifti, write_mrk_json
-from .landmarks import landmark_names, parse_task
-from .paths import subdir
-from .provenance import provenance, read_json, write_json
-
-__all__ = [
-    "ANNOTATION_JITTER_MM",
-    "COHORTS",
-    "Subject",
-    "voxelize",
-    "paint_capsule",
-    "local_girth",
-    "sample_subject",
-    "simulate_scan",
-    "generate_cohort",
-    "cohort_dir",
-    "load_cohort",
-    "binarize_folder",
-    "example",
-    "user_folder",
-    "plot_scan",
-    "plot_projection",
-    "plot_patches",
-    "plot_table_removal",
-    "depth_spread",
-]
+__all__ = ["ANNOTATION_JITTER_MM", "COHORTS", "voxelize", "paint_capsule", "torch_dtype", "local_girth", "Subject", "sample_subject", "simulate_scan"]
 
 #: s.d. (mm, per axis) of the simulated expert's annotation error.
 ANNOTATION_JITTER_MM = {"hand": 1.0, "body": 2.0}
@@ -196,8 +163,8 @@ def paint_capsule(
 
 
 def _model(task: str):  # noqa: ANN202 - anny type
-    """The renderer's anny model (:func:`landmarklib.bodymodel.load_model`: float32, cached per process)."""
-    from .bodymodel import load_model
+    """The renderer's anny model (:func:`landmarklib.synth.bodymodel.load_model`: float32, cached per process)."""
+    from ..synth.bodymodel import load_model
 
     return load_model(task)
 
@@ -239,7 +206,7 @@ def _palm_frame(verts: np.ndarray, heads: np.ndarray, labels: list[str]) -> np.n
 @functools.lru_cache(maxsize=2)
 def _arm_rest_deg() -> float:
     """Angle of anny's rest (A-pose) left arm from the vertical, shoulder -> wrist, degrees."""
-    from .bodymodel import _rest
+    from ..synth.bodymodel import _rest
 
     model = _model("body")
     labels = list(model.bone_labels)
@@ -250,8 +217,8 @@ def _arm_rest_deg() -> float:
 
 def _landmarks(task: str, verts: np.ndarray, heads: np.ndarray) -> np.ndarray:
     """``(k, 3)`` exact landmarks, defined exactly as the renderer defines them
-    (:func:`landmarklib.bodymodel.landmark_definition`)."""
-    from .bodymodel import landmark_definition
+    (:func:`landmarklib.synth.bodymodel.landmark_definition`)."""
+    from ..synth.bodymodel import landmark_definition
 
     definition = landmark_definition(task)
     return np.stack([
@@ -587,270 +554,3 @@ def simulate_scan(
         vol = ndimage.gaussian_filter(vol, 0.5)
         vol += rng.normal(0, 20.0, size=shape).astype(np.float32)
     return vol.astype(np.float32), _affine(origin, sp), info
-
-
-# ----------------------------------------------------------------------------------------------
-# Cohorts
-
-
-def cohort_dir(task: str, cfg: Mapping[str, Any]) -> Path:
-    """``renders/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>/``.
-
-    Subject ``i`` depends only on (seed, i) and the voxel size, so cohorts of different sizes share
-    one folder (a larger cohort adds subjects, a smaller one reads the first ``n``).
-    """
-    name, _ = COHORTS[parse_task(task)]
-    vox = "x".join(f"{v:g}" for v in _spacing(task, cfg))
-    return subdir("scans", name, f"seed{cfg['seed']}-vox{vox}")
-
-
-def _spacing(task: str, cfg: Mapping[str, Any]) -> tuple[float, float, float]:
-    key = "mr_voxel_mm" if task == "hand" else "ct_voxel_mm"
-    value = tuple(float(v) for v in cfg[key])
-    if len(value) != 3 or min(value) <= 0:
-        raise LandmarkError(f"{key}={cfg[key]!r} must be three positive voxel sizes in mm (x, depth, z)")
-    return value  # type: ignore[return-value]
-
-
-def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool = True) -> Path:
-    """Write the simulated cohort of ``task`` (skipping subjects whose files exist), then its manifest.
-
-    Sizes from ``cfg``: ``mr_subjects`` / ``ct_subjects``, voxel sizes ``mr_voxel_mm`` /
-    ``ct_voxel_mm`` (x = left-right, depth = antero-posterior, z = superior-inferior, mm), ``seed``.
-    Every file is written atomically; the manifest (with provenance and timing) last.
-    """
-    from tqdm.auto import tqdm
-
-    task = parse_task(task)
-    folder = cohort_dir(task, cfg)
-    n = int(cfg["mr_subjects"] if task == "hand" else cfg["ct_subjects"])
-    spacing = _spacing(task, cfg)
-    jitter = ANNOTATION_JITTER_MM[task]
-    names = landmark_names(task)
-    rows = []
-    start = time.perf_counter()
-    for i in tqdm(range(n), desc=f"simulating {COHORTS[task][0]}", disable=not progress):
-        subject = sample_subject(task, i, int(cfg["seed"]))
-        vol_path, mrk_path = folder / f"{subject.id}.nii.gz", folder / f"{subject.id}.mrk.json"
-        info: dict[str, Any] = {}
-        if not (vol_path.is_file() and mrk_path.is_file()):
-            vol, affine, info = simulate_scan(subject, task, spacing_mm=spacing, seed=int(cfg["seed"]), index=i)
-            save_nifti(vol_path, vol, affine, dtype=np.int16)
-            rng = _subject_rng(int(cfg["seed"]), task, 10_000 + i)
-            expert = subject.landmarks * 1000 + rng.normal(0, jitter, size=subject.landmarks.shape)
-            write_mrk_json(mrk_path, names, expert * np.array([-1.0, -1.0, 1.0]))  # model mm -> RAS
-        rows.append({"id": subject.id, **subject.params, **{k: str(v) for k, v in info.items()}})
-    import pandas as pd
-
-    from .provenance import atomic_path
-
-    with atomic_path(folder / "subjects.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-    write_json(folder / "manifest.json", provenance(
-        cfg, task=task, n=n, voxel_mm=list(spacing), annotation_jitter_mm=jitter,
-        seconds=round(time.perf_counter() - start, 2), ids=[r["id"] for r in rows],
-    ))
-    return folder
-
-
-def user_folder(task: str, scan_dir: str | os.PathLike) -> Path:
-    """The folder of the user's scans for ``task``: ``scan_dir/mr_hand`` (or ``hand``) for the hand,
-    ``scan_dir/ct_body`` (or ``body``) for the body when such a subfolder exists, else ``scan_dir``."""
-    root = Path(scan_dir).expanduser()
-    for name in (COHORTS[parse_task(task)][0], task):
-        if (root / name).is_dir():
-            return root / name
-    return root
-
-
-def example(task: str, cfg: Mapping[str, Any], index: int = 0) -> tuple[Any, Any, Any]:
-    """Scan ``index`` of the cohort of ``task`` (simulated, generated if missing, or ``cfg.scan_dir``),
-    loaded, binarized twice (without and with table removal) and patched, for figures.
-
-    Returns
-    -------
-    scan : landmarklib.io.Scan
-    raw, projection : landmarklib.binarize.Projection
-        Without table removal and with ``cfg.table_min_mm`` (CT only; MR: the same).
-    """
-    task = parse_task(task)
-    if cfg.get("scan_dir"):
-        folder = user_folder(task, cfg["scan_dir"])
-    else:
-        load_cohort(task, cfg)
-        folder = cohort_dir(task, cfg)
-    vol, mrk = find_scans(folder)[index]
-    scan = load_scan(vol, mrk, task)
-    modality = COHORTS[task][1]
-    table = float(cfg["table_min_mm"]) if modality == "ct" else 0.0
-    raw = binarize_volume(scan.data, scan.affine, scan.landmarks_mm, modality=modality, source=str(vol))
-    proj = binarize_volume(scan.data, scan.affine, scan.landmarks_mm, modality=modality, table_min_mm=table,
-                           source=str(vol))
-    return scan, raw, proj
-
-
-def binarize_folder(
-    folder: str | os.PathLike, task: str, *, names: Mapping[str, str] | None = None,
-    threshold: float | None = None, table_min_mm: float = 0.0, ids: list[str] | None = None,
-    progress: bool = True,
-) -> LandmarkSet:
-    """Load every scan of ``folder`` (see :func:`landmarklib.io.find_scans`), binarize it, patch it.
-
-    ``ids`` restricts (and orders) the scans by file stem.
-
-    Returns a :class:`LandmarkSet` with ids = scan file stems, depth/landmark_depth in voxels along the
-    depth axis and ``mm_per_px``. Any bad scan stops with one :class:`LandmarkError` naming it;
-    nothing is written.
-    """
-    from tqdm.auto import tqdm
-
-    task = parse_task(task)
-    modality = COHORTS[task][1]
-    pairs = find_scans(folder)
-    if ids is not None:
-        by_id = {_scan_id(v): (v, m) for v, m in pairs}
-        missing = [i for i in ids if i not in by_id]
-        if missing:
-            raise LandmarkError(f"{folder}: scans {missing} are missing; delete the folder to regenerate it")
-        pairs = [by_id[i] for i in ids]
-    masks, lms, ids_out, depth, ldepth, mm = [], [], [], [], [], []
-    for vol, mrk in tqdm(pairs, desc="binarizing", disable=not progress):
-        scan = load_scan(vol, mrk, task, names=names)
-        proj = binarize_volume(
-            scan.data, scan.affine, scan.landmarks_mm, modality=modality, threshold=threshold,
-            table_min_mm=table_min_mm if modality == "ct" else 0.0, source=str(vol),
-        )
-        patch = to_patch(proj, task)
-        masks.append(patch.mask)
-        lms.append(patch.landmarks)
-        ids_out.append(scan.id)
-        depth.append(patch.depth)
-        ldepth.append(patch.landmark_depth)
-        mm.append(patch.mm_per_px)
-    return LandmarkSet(
-        task=task, masks=np.stack(masks), landmarks=np.stack(lms), ids=np.array(ids_out), depth=np.stack(depth),
-        landmark_depth=np.stack(ldepth), mm_per_px=np.stack(mm),
-        meta={"source": str(folder), "modality": modality, "table_min_mm": table_min_mm},
-    )
-
-
-def load_cohort(task: str, cfg: Mapping[str, Any], *, names: Mapping[str, str] | None = None) -> LandmarkSet:
-    """The binarized scan cohort of ``task`` as a :class:`LandmarkSet`.
-
-    With ``cfg["scan_dir"]`` set, the user's scans in that folder (never cached, never written to).
-    Otherwise the simulated cohort of the profile, generated under ``renders/scans/`` if missing,
-    binarized once and cached as ``binarized-n<N>-table<mm>.npz`` next to it.
-
-    Parameters
-    ----------
-    task
-        ``"hand"`` (MR) or ``"body"`` (CT).
-    cfg
-        Resolved parameters (:func:`landmarklib.configure`): ``scan_dir``, ``table_min_mm``, sizes.
-    names
-        Optional ``{label in the landmark files: task landmark name}`` for real scans.
-    """
-    task = parse_task(task)
-    table = float(cfg["table_min_mm"])
-    if cfg.get("scan_dir"):
-        return binarize_folder(user_folder(task, cfg["scan_dir"]), task, names=names, table_min_mm=table)
-    folder = cohort_dir(task, cfg)
-    n = int(cfg["mr_subjects"] if task == "hand" else cfg["ct_subjects"])
-    manifest = folder / "manifest.json"
-    cached = folder / f"binarized-n{n}-table{table:g}.npz"
-    if not manifest.is_file() or read_json(manifest).get("n", 0) < n:
-        generate_cohort(task, cfg)
-        for old in folder.glob("binarized-*.npz"):
-            old.unlink()
-    if cached.is_file():
-        return LandmarkSet.load(cached)
-    ids = read_json(manifest)["ids"][:n]
-    data = binarize_folder(folder, task, table_min_mm=table, ids=ids)
-    data.meta.update(provenance=provenance(cfg, task=task))
-    data.save(cached)
-    return data
-
-
-
-# ----------------------------------------------------------------------------------------------
-# Figures for the book
-
-
-def plot_scan(scan: Any, axes: Any, *, title: str = "") -> None:
-    """Three panels on ``axes`` (3 matplotlib axes): a frontal slice at the landmarks' mean depth, a
-    sagittal slice through the middle column, and the maximum-intensity projection along depth, all
-    in the camera frame (:func:`landmarklib.binarize.reorient`), with the voxel aspect ratio."""
-    from .binarize import reorient
-
-    view, view_aff, sp = reorient(scan.data, scan.affine)
-    inv = np.linalg.inv(view_aff)
-    vox = scan.landmarks_mm @ inv[:3, :3].T + inv[:3, 3]  # (k, 3) row, col, depth
-    d = int(np.clip(np.round(vox[:, 2].mean()), 0, view.shape[2] - 1))
-    c = view.shape[1] // 2
-    lo, hi = np.percentile(view, [1, 99.9])
-    panels = [(view[:, :, d], sp[0] / sp[1], f"frontal slice, depth {d}"),
-              (view[:, c, :], sp[0] / sp[2], f"sagittal slice, column {c}"),
-              (view.max(axis=2), sp[0] / sp[1], "MIP along depth")]
-    for ax, (img, aspect, name) in zip(axes, panels, strict=True):
-        ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, aspect=aspect, interpolation="nearest")
-        ax.set_title(f"{title} {name}".strip(), fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0].plot(vox[:, 1], vox[:, 0], "r+", ms=8)
-    axes[2].plot(vox[:, 1], vox[:, 0], "r+", ms=8)
-
-
-def plot_projection(proj: Any, axes: Any, *, title: str = "") -> None:
-    """Two panels: the binary image and the depth map (voxels), with the landmarks, real aspect."""
-    aspect = proj.pixel_mm[1] / proj.pixel_mm[0]
-    pts = proj.landmarks - 0.5  # continuous -> imshow's pixel-centre coordinates
-    axes[0].imshow(proj.mask, cmap="gray", aspect=aspect, interpolation="nearest")
-    im = axes[1].imshow(proj.depth, cmap="viridis", aspect=aspect, interpolation="nearest")
-    for ax, name in zip(axes, ("binary image", "depth map (voxels)"), strict=True):
-        ax.plot(pts[:, 0], pts[:, 1], "r+", ms=8)
-        ax.set_title(f"{title} {name}".strip(), fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[1].figure.colorbar(im, ax=axes[1], fraction=0.046)
-
-
-def plot_patches(data: LandmarkSet, axes: Any, *, title: str = "") -> None:
-    """The first ``len(axes)`` patches of a :class:`LandmarkSet` with their landmarks."""
-    for ax, i in zip(np.ravel(axes), range(len(data)), strict=False):
-        ax.imshow(data.masks[i], cmap="gray", interpolation="nearest")
-        ax.plot(data.landmarks[i, :, 0] - 0.5, data.landmarks[i, :, 1] - 0.5, "r.", ms=5)
-        ax.set_title(f"{title} {data.ids[i]}".strip(), fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-
-
-def plot_table_removal(raw: Any, proj: Any, axes: Any, *, table_min_mm: float) -> None:
-    """Four panels: threshold only, above-air extent along depth (mm), and after table removal
-    (binary image and depth map)."""
-    aspect = proj.pixel_mm[1] / proj.pixel_mm[0]
-    axes[0].imshow(raw.mask, cmap="gray", aspect=aspect, interpolation="nearest")
-    axes[0].set_title("threshold only", fontsize=9)
-    im = axes[1].imshow(raw.count * raw.depth_mm, aspect=aspect, interpolation="nearest")
-    axes[1].set_title("above-air extent along depth (mm)", fontsize=9)
-    axes[1].figure.colorbar(im, ax=axes[1], fraction=0.046)
-    for ax in axes[:2]:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    plot_projection(proj, axes[2:], title=f"extent < {table_min_mm:g} mm removed:")
-
-
-def depth_spread(data: LandmarkSet, depth_mm: float | None = None) -> Any:
-    """Per-landmark standard deviation of the landmark depth over a cohort (voxels, and mm if
-    ``depth_mm`` is given), next to the paper's values (Sec. 3) where it quotes them."""
-    import pandas as pd
-
-    from .paper import paper_values
-
-    sd = np.nanstd(data.landmark_depth, axis=0, ddof=1)
-    table = pd.DataFrame({"ours (voxels)": sd.round(2)}, index=list(data.landmark_names))
-    if depth_mm is not None:
-        table["ours (mm)"] = (sd * depth_mm).round(2)
-    paper = paper_values("depth_std")
-    paper = paper[paper["task"] == data.task].set_index("landmark")["value"]
-    table["paper (voxels)"] = paper.reindex(table.index)
-    return table

@@ -46,37 +46,27 @@ Devices: ``device="auto"`` uses CUDA when available, with bf16 autocast, and the
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
-import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .cnn import LandmarkCNN
-from .data import LandmarkSet
-from .errors import LandmarkError
-from .folds import ensure_folds
-from .geometry import from_unit, patch_size, to_unit
-from .paths import subdir
-from .provenance import atomic_path, save_npz
-from .results import predictions_frame
+from ..data import LandmarkSet
+from ..errors import LandmarkError
+from ..geometry import from_unit, patch_size, to_unit
+from ..models.cnn import LandmarkCNN
+from ..paths import subdir
+from ..provenance import atomic_path
 
-__all__ = [
-    "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss",
-    "set_inputs", "set_targets", "fit", "predict", "checkpoint_path",
-    "pretrain", "synthetic_data", "load_pretrained", "finetune", "cross_validate_arrays", "cross_validate", "predict_set",
-    "subject_subset", "learning_curve", "write_learning_curve",
-]
+__all__ = ["Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss", "set_inputs", "set_targets", "checkpoint_path", "fit", "predict", "predict_set"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -122,19 +112,19 @@ class Schedule:
 def pretrain_schedule(cfg: Mapping[str, Any], *, epochs: int | None = None) -> Schedule:
     """Pretraining: ``cfg.pretrain_epochs`` epochs, ``lr *= cfg.lr_decay`` after each."""
     return Schedule(
-        epochs=int(epochs if epochs is not None else cfg["pretrain_epochs"]), batch_size=int(cfg["batch_size"]),
-        lr=float(cfg["lr"]), momentum=float(cfg["momentum"]), decay_per_epoch=float(cfg["lr_decay"]),
-        clip_grad_norm=float(cfg.get("clip_grad_norm", 0.0)),
+        epochs=int(epochs if epochs is not None else cfg.pretrain_epochs), batch_size=int(cfg.batch_size),
+        lr=float(cfg.lr), momentum=float(cfg.momentum), decay_per_epoch=float(cfg.lr_decay),
+        clip_grad_norm=float(cfg.clip_grad_norm),
     )
 
 
 def finetune_schedule(cfg: Mapping[str, Any], *, epochs: int | None = None) -> Schedule:
     """Fine-tuning (and CNN(real)): ``cfg.finetune_epochs``, one drop after ``finetune_lr_drop_after`` steps."""
     return Schedule(
-        epochs=int(epochs if epochs is not None else cfg["finetune_epochs"]), batch_size=int(cfg["batch_size"]),
-        lr=float(cfg["lr"]), momentum=float(cfg["momentum"]),
-        drop_after=int(cfg["finetune_lr_drop_after"]), drop=float(cfg["finetune_lr_drop"]),
-        clip_grad_norm=float(cfg.get("clip_grad_norm", 0.0)),
+        epochs=int(epochs if epochs is not None else cfg.finetune_epochs), batch_size=int(cfg.batch_size),
+        lr=float(cfg.lr), momentum=float(cfg.momentum),
+        drop_after=int(cfg.finetune_lr_drop_after), drop=float(cfg.finetune_lr_drop),
+        clip_grad_norm=float(cfg.clip_grad_norm),
     )
 
 
@@ -472,174 +462,7 @@ def predict(
 # binary-mask wrappers (the paper's CNN(syn), CNN(real), CNN(ft))
 # --------------------------------------------------------------------------------------------------
 def _model_seed(cfg: Mapping[str, Any], salt: int) -> int:
-    return int(cfg["seed"]) * 1_000 + salt
-
-
-def pretrain(
-    task: str,
-    cfg: Mapping[str, Any],
-    data: LandmarkSet | None = None,
-    *,
-    stream: Iterable[Any] | None = None,
-    stream_n: int | None = None,
-    name: str = "cnn_syn",
-    compile: bool = False,
-    progress: bool | None = None,
-) -> tuple[LandmarkCNN, dict[str, Any]]:
-    """CNN(syn): train a fresh :class:`LandmarkCNN` on synthetic data with the pretraining schedule.
-
-    Parameters
-    ----------
-    data
-        Stored renders (``rendering.load_renders(task, cfg)``), or ``None`` with ``stream``
-        (``rendering.SyntheticStream(task, seed=..., n=...)``) and ``stream_n`` samples per epoch.
-
-    Returns
-    -------
-    (model, history)
-        The trained network (CPU, eval mode) and :func:`fit`'s history. The checkpoint is
-        ``renders/models/<profile>/<task>/<name>.pt``.
-    """
-    torch.manual_seed(_model_seed(cfg, 1))
-    model = LandmarkCNN(task)
-    ckpt = checkpoint_path(name, task=task, profile=cfg["profile"], renders_dir=cfg.get("renders_dir"))
-    if data is not None:
-        history = fit(model, set_inputs(data), set_targets(data), pretrain_schedule(cfg), seed=_model_seed(cfg, 2),
-                      checkpoint=ckpt, device=cfg.get("device", "auto"), compile=compile,
-                      desc=f"pretrain {task}", progress=progress)
-    else:
-        history = fit(model, None, None, pretrain_schedule(cfg), seed=_model_seed(cfg, 2), checkpoint=ckpt,
-                      device=cfg.get("device", "auto"), stream=stream, stream_task=task, stream_n=stream_n,
-                      compile=compile, desc=f"pretrain {task} (stream)", progress=progress)
-    return model, history
-
-
-def synthetic_data(task: str, cfg: Mapping[str, Any]) -> tuple[LandmarkSet | None, Iterable[Any] | None, int]:
-    """The pretraining data the profile asks for: ``(renders, None, n)`` or ``(None, stream, n)``.
-
-    ``cfg.pretrain_source`` is ``"stored"`` (``rendering.load_renders``, cached under
-    ``renders/synthetic/``) or ``"stream"`` (``rendering.SyntheticStream``, made on the fly);
-    ``n = cfg.<task>_pretrain_images``.
-    """
-    from . import rendering  # the renders stage; imported here so the CNN works without it
-
-    n = int(cfg[f"{task}_pretrain_images"])
-    source = cfg.get("pretrain_source", "stored")
-    if source == "stream":
-        return None, rendering.SyntheticStream(task, seed=int(cfg["seed"]), n=n), n
-    if source != "stored":
-        raise LandmarkError(f"pretrain_source={source!r}; use 'stored' or 'stream'")
-    data = rendering.load_renders(task, cfg, n=n)
-    return (data if len(data) == n else data.subset(slice(0, n))), None, n
-
-
-def load_pretrained(task: str, cfg: Mapping[str, Any], *, progress: bool | None = None) -> tuple[LandmarkCNN, dict[str, Any]]:
-    """CNN(syn) of ``task``: the finished checkpoint if there is one, else pretrain it now."""
-    ckpt = checkpoint_path("cnn_syn", task=task, profile=cfg["profile"], renders_dir=cfg.get("renders_dir"))
-    if ckpt.is_file():
-        state = _load_checkpoint(ckpt)
-        same = state["identity"]["schedule"] == asdict(pretrain_schedule(cfg)) and state["identity"].get(
-            "samples") == int(cfg[f"{task}_pretrain_images"])
-        if state.get("finished") and same:
-            model = LandmarkCNN(task)
-            model.load_state_dict(state["model"])
-            return model.eval(), state["history"]
-    data, stream, n = synthetic_data(task, cfg)
-    return pretrain(task, cfg, data, stream=stream, stream_n=n, progress=progress)
-
-
-def finetune(
-    model: LandmarkCNN | None,
-    train: LandmarkSet,
-    cfg: Mapping[str, Any],
-    *,
-    name: str,
-    seed: int,
-    progress: bool | None = None,
-) -> tuple[LandmarkCNN, dict[str, Any]]:
-    """Train on scans with the fine-tuning schedule: from ``model`` (CNN(ft), copied, not modified)
-    or from random weights when ``model`` is ``None`` (CNN(real))."""
-    torch.manual_seed(seed)
-    net = LandmarkCNN(train.task) if model is None else copy.deepcopy(model)
-    ckpt = checkpoint_path(name, task=train.task, profile=cfg["profile"], renders_dir=cfg.get("renders_dir"))
-    history = fit(net, set_inputs(train), set_targets(train), finetune_schedule(cfg), seed=seed, checkpoint=ckpt,
-                  device=cfg.get("device", "auto"), desc=name, progress=progress)
-    return net, history
-
-
-def cross_validate_arrays(
-    inputs: np.ndarray,
-    targets: np.ndarray,
-    ids: Sequence[str],
-    folds: Sequence[Mapping[str, Sequence[str]]],
-    make_model: Callable[[int], torch.nn.Module],
-    schedule: Schedule,
-    *,
-    seed: int,
-    checkpoint_stem: str | os.PathLike | None = None,
-    device: str | torch.device = "auto",
-    progress: bool | None = None,
-    keep_models: bool = False,
-) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Generic cross-validation: train on each fold's ``train`` ids, predict its ``test`` ids.
-
-    Parameters
-    ----------
-    inputs, targets
-        ``(N, C, H, W)`` and ``(N, m)``, one row per id.
-    folds
-        From :func:`landmarklib.folds.ensure_folds`; every id must be in exactly one test set.
-    make_model
-        ``make_model(fold) -> model``: a fresh or pretrained network for that fold.
-    checkpoint_stem
-        Per-fold checkpoints ``<stem>_fold<i>.pt`` while a fold trains, and ``<stem>_fold<i>.npz``
-        (its test predictions and history) once it is done; a rerun skips finished folds
-        (``None``: nothing saved).
-    keep_models
-        Keep each fold's final ``.pt`` (0.2-0.3 GB each) instead of deleting it after prediction.
-
-    Returns
-    -------
-    (pred, fold_of, histories)
-        ``pred (N, m)`` test-time outputs for every id (from the fold that held it out),
-        ``fold_of (N,)`` that fold's index, and one :func:`fit` history per fold.
-    """
-    ids = np.asarray(ids).astype(str)
-    inputs, targets = _check_arrays(inputs, targets)
-    pred = np.full(targets.shape, np.nan, dtype=np.float32)
-    fold_of = np.full(len(ids), -1, dtype=int)
-    histories = []
-    for i, fold in enumerate(tqdm(folds, desc="folds", leave=False, disable=(not progress) if progress is not None else None)):
-        train = np.isin(ids, np.asarray(fold["train"]).astype(str))
-        test = np.isin(ids, np.asarray(fold["test"]).astype(str))
-        if (fold_of[test] >= 0).any() or (train & test).any():
-            raise LandmarkError(f"fold {i}: its test ids overlap its training ids or another fold's test ids")
-        fold_of[test] = i
-        ckpt = None if checkpoint_stem is None else Path(f"{checkpoint_stem}_fold{i}.pt")
-        done = None if ckpt is None else ckpt.with_suffix(".npz")
-        identity = json.dumps({"schedule": asdict(schedule), "seed": seed + i, "test": ids[test].tolist(),
-                               "n_train": int(train.sum()), "data": _fingerprint(targets[train], targets[test])})
-        if done is not None and done.is_file():
-            with np.load(done, allow_pickle=False) as z:
-                if str(z["identity"]) == identity:
-                    pred[test] = z["pred"]
-                    histories.append(json.loads(str(z["history"])))
-                    continue
-            raise LandmarkError(f"{done} was made for another fold, schedule or seed; delete it to retrain")
-        model = make_model(i)
-        history = fit(model, inputs[train], targets[train], schedule, seed=seed + i, checkpoint=ckpt,
-                      device=device, desc=f"fold {i + 1}/{len(folds)}", progress=progress, save_final=keep_models)
-        pred[test] = predict(model, inputs[test], device=device)
-        histories.append(history)
-        if done is not None and ckpt is not None:
-            # the fold's result is small; its checkpoint (weights + momentum, 0.2-0.3 GB) is not kept
-            save_npz(done, pred=pred[test], identity=np.array(identity), history=np.array(json.dumps(history)))
-            if not keep_models:
-                ckpt.unlink(missing_ok=True)
-    if (fold_of < 0).any():
-        missing = ids[fold_of < 0][:5].tolist()
-        raise LandmarkError(f"ids {missing} are in no fold's test set; delete the folds file to remake it")
-    return pred, fold_of, histories
+    return int(cfg.seed) * 1_000 + salt
 
 
 def _to_px(unit: np.ndarray, task: str) -> np.ndarray:
@@ -649,187 +472,3 @@ def _to_px(unit: np.ndarray, task: str) -> np.ndarray:
 def predict_set(model: LandmarkCNN, data: LandmarkSet, *, device: str | torch.device = "auto") -> np.ndarray:
     """``(N, k, 2)`` landmark estimates in patch pixels for the masks of ``data``."""
     return _to_px(predict(model, set_inputs(data), device=device), data.task)
-
-
-def cross_validate(
-    real: LandmarkSet,
-    cfg: Mapping[str, Any],
-    *,
-    method: str,
-    pretrained: LandmarkCNN | None = None,
-    progress: bool | None = None,
-) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """CNN(real) (``pretrained=None``) or CNN(ft) over the shared folds of ``real``'s subjects.
-
-    Returns
-    -------
-    (frame, histories)
-        The prediction table (:func:`landmarklib.results.predictions_frame`, patch pixels; the
-        ``[-1, 1]`` values follow by eq. 1) for every scan from the fold that held it out, and one
-        training history per fold.
-    """
-    if method not in ("CNN(real)", "CNN(ft)"):
-        raise LandmarkError(f"method must be 'CNN(real)' or 'CNN(ft)', got {method!r}")
-    if (method == "CNN(ft)") != (pretrained is not None):
-        raise LandmarkError("CNN(ft) needs the pretrained CNN(syn) model; CNN(real) takes none")
-    folds = ensure_folds(real.ids, real.task, profile=cfg["profile"], seed=int(cfg["seed"]),
-                         renders_dir=cfg.get("renders_dir"))
-    salt = 10 if pretrained is None else 20
-
-    def make_model(fold: int) -> LandmarkCNN:
-        torch.manual_seed(_model_seed(cfg, salt) + fold)
-        return LandmarkCNN(real.task) if pretrained is None else copy.deepcopy(pretrained)
-
-    stem = checkpoint_path("cnn_real" if pretrained is None else "cnn_ft", task=real.task, profile=cfg["profile"],
-                           renders_dir=cfg.get("renders_dir"))
-    pred, fold_of, histories = cross_validate_arrays(
-        set_inputs(real), set_targets(real), real.ids, folds, make_model, finetune_schedule(cfg),
-        seed=_model_seed(cfg, salt + 1), checkpoint_stem=stem.with_suffix(""), device=cfg.get("device", "auto"),
-        progress=progress,
-    )
-    frame = predictions_frame(task=real.task, method=method, fold=fold_of, subjects=real.ids,
-                              pred_px=_to_px(pred, real.task), true_px=real.landmarks, mm_per_px=real.mm_per_px)
-    return frame, histories
-
-
-# --------------------------------------------------------------------------------------------------
-# learning curve (issue 8): when does synthetic pretraining pay off?
-# --------------------------------------------------------------------------------------------------
-def _counts(counts: Sequence[int | None] | None, full: int) -> list[int]:
-    """Sorted distinct counts, ``None`` (or anything above ``full``) meaning ``full``."""
-    return sorted({full if c is None else min(int(c), full) for c in (counts or [None])})
-
-
-def subject_subset(train_ids: Sequence[str], n: int, *, seed: int, fold: int) -> list[str]:
-    """``n`` of a fold's training ids, drawn without replacement by a RNG seeded from ``(seed, n, fold)``.
-
-    The same arguments give the same subset; only ``train_ids`` are ever drawn (no test leakage).
-    """
-    ids = sorted(np.asarray(train_ids).astype(str).tolist())
-    if n >= len(ids):
-        return ids
-    rng = np.random.default_rng([int(seed), int(n), int(fold)])
-    return sorted(rng.choice(ids, size=n, replace=False).tolist())
-
-
-def _pretrained_on(task: str, cfg: Mapping[str, Any], n: int, full: int, renders: LandmarkSet | None,
-                   progress: bool | None) -> LandmarkCNN:
-    """CNN(syn) on the first ``n`` renders (``cnn_syn_n<n>.pt``, cached), or the profile's own CNN(syn)."""
-    if renders is not None:
-        return pretrain(task, cfg, renders.subset(slice(0, n)), name=f"cnn_syn_n{n}", progress=progress)[0]
-    if n >= full:
-        return load_pretrained(task, cfg, progress=progress)[0]
-    data, stream, _ = synthetic_data(task, cfg)
-    if stream is not None:
-        from . import rendering
-
-        stream = rendering.SyntheticStream(task, seed=int(cfg["seed"]), n=n)
-    return pretrain(task, cfg, None if data is None else data.subset(slice(0, n)), stream=stream, stream_n=n,
-                    name=f"cnn_syn_n{n}", progress=progress)[0]
-
-
-def _fold_error(model: LandmarkCNN | None, train: LandmarkSet, test: LandmarkSet, cfg: Mapping[str, Any],
-                seed: int, method: str, fold: int) -> pd.DataFrame:
-    """Train (from ``model`` or from scratch), predict ``test``: per scan and landmark errors (patch px)."""
-    from .evaluation import landmark_errors
-
-    torch.manual_seed(seed)
-    net = LandmarkCNN(train.task) if model is None else copy.deepcopy(model)
-    fit(net, set_inputs(train), set_targets(train), finetune_schedule(cfg), seed=seed, checkpoint=None,
-        device=cfg.get("device", "auto"), desc=f"{method} fold {fold + 1}", progress=False)
-    frame = predictions_frame(task=test.task, method=method, fold=fold, subjects=test.ids,
-                              pred_px=predict_set(net, test, device=cfg.get("device", "auto")),
-                              true_px=test.landmarks, mm_per_px=test.mm_per_px)
-    return landmark_errors(frame)
-
-
-def learning_curve(
-    task: str,
-    cfg: Mapping[str, Any],
-    real: LandmarkSet,
-    *,
-    subject_counts: Sequence[int | None] | None = None,
-    render_counts: Sequence[int | None] | None = None,
-    renders: LandmarkSet | None = None,
-    write: bool = True,
-    progress: bool | None = None,
-) -> pd.DataFrame:
-    """CNN(real) and CNN(ft) error against the number of real training subjects and of renders.
-
-    Subject curve: for each count ``n`` and each shared fold (:func:`landmarklib.folds.ensure_folds`),
-    ``n`` of the fold's *training* subjects (:func:`subject_subset`, seeded) train CNN(real) from
-    scratch and fine-tune CNN(ft) from the profile's CNN(syn); the fold's test subjects are scored.
-    Render curve: CNN(syn) pretrained on the first ``n`` renders (cached checkpoints
-    ``cnn_syn_n<n>.pt``), fine-tuned on all training subjects of every fold; CNN(real) on all subjects
-    is repeated at every render count as the reference line that pretraining has to beat.
-
-    Parameters
-    ----------
-    subject_counts, render_counts
-        Counts; ``None`` (or more than there are) means all. Defaults: ``cfg.curve_subjects`` and
-        ``cfg.curve_renders``.
-    renders
-        Synthetic set to pretrain on instead of the profile's (``cfg.pretrain_source``,
-        ``cfg.<task>_pretrain_images``); every count then gets its own ``cnn_syn_n<n>`` checkpoint.
-    write
-        Merge the rows into :func:`landmarklib.figures.learning_curve_path` (replacing this task's
-        earlier rows), atomically, with a JSON provenance sidecar.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (curve, method, count): ``task, curve ("subjects"|"renders"), method, n_subjects,
-        n_renders, error`` (mean Euclidean landmark error over the test scans of all folds and their
-        landmarks, patch px), ``error_mm`` and ``n_scans`` (test scans scored).
-    """
-    folds = ensure_folds(real.ids, task, profile=cfg["profile"], seed=int(cfg["seed"]),
-                         renders_dir=cfg.get("renders_dir"))
-    seed = int(cfg["seed"])
-    full_renders = int(cfg[f"{task}_pretrain_images"]) if renders is None else len(renders)
-    max_train = max(len(f["train"]) for f in folds)
-    subjects = _counts(cfg.get("curve_subjects") if subject_counts is None else subject_counts, max_train)
-    render_ns = _counts(cfg.get("curve_renders") if render_counts is None else render_counts, full_renders)
-    jobs = [("subjects", n, full_renders) for n in subjects] + [("renders", max_train, r) for r in render_ns]
-    cache: dict[tuple[str, int, int], pd.DataFrame] = {}
-    models: dict[int, LandmarkCNN] = {}
-    rows = []
-    for curve, n_sub, n_ren in tqdm(jobs, desc=f"learning curve {task}", disable=(not progress) if progress is not None else None):
-        if n_ren not in models:
-            models[n_ren] = _pretrained_on(task, cfg, n_ren, full_renders, renders, progress)
-        for method, base in (("CNN(real)", None), ("CNN(ft)", models[n_ren])):
-            key = (method, n_sub, n_ren if method == "CNN(ft)" else full_renders)
-            if key not in cache:
-                parts = []
-                for i, fold in enumerate(folds):
-                    train = real.select_ids(subject_subset(fold["train"], n_sub, seed=seed, fold=i))
-                    salt = 30 if base is None else 40
-                    parts.append(_fold_error(base, train, real.select_ids(fold["test"]), cfg,
-                                             _model_seed(cfg, salt) + i, method, i))
-                cache[key] = pd.concat(parts)
-            err = cache[key]
-            rows.append({"task": task, "curve": curve, "method": method,
-                         "n_subjects": n_sub if curve == "subjects" else np.nan,
-                         "n_renders": n_ren if curve == "renders" else np.nan,
-                         "error": float(err["error_px"].mean()), "error_mm": float(err["error_mm"].mean()),
-                         "n_scans": int(err["subject"].nunique())})
-    table = pd.DataFrame(rows)
-    if write:
-        write_learning_curve(table, cfg)
-    return table
-
-
-def write_learning_curve(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Path:
-    """Merge ``table`` into the profile's learning-curve CSV (its tasks' old rows replaced); atomic, with
-    a provenance sidecar ``learning_curve.json``. Returns the CSV path."""
-    from .figures import learning_curve_path
-    from .provenance import provenance, write_json
-
-    path = learning_curve_path(cfg["profile"], renders_dir=cfg.get("renders_dir"))
-    if path.is_file():
-        old = pd.read_csv(path)
-        table = pd.concat([old[~old["task"].isin(table["task"].unique())], table], ignore_index=True)
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False)
-    write_json(path.with_suffix(".json"), provenance(dict(cfg), tasks=sorted(table["task"].unique()),
-                                                     rows=len(table)))
-    return path

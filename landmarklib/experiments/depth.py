@@ -15,7 +15,7 @@ Units: synthetic depth is in model units (metres), scan depth in voxels along th
 normalised depth is unit-free. Landmark positions are ``(x, y)`` patch pixels (see
 :mod:`landmarklib.geometry`); the network regresses them in ``[-1, 1]`` (eq. 1).
 
-Results are written like :func:`landmarklib.results.write_predictions` (same columns plus
+Results are written like :func:`landmarklib.evaluation.results.write_predictions` (same columns plus
 ``depth_true``/``depth_pred`` in voxels) but under ``renders/results/<profile>/depth/``, with the methods
 :data:`DEPTH_METHODS`, because the depth CNN is a different model from the 2D ``CNN(ft)``.
 """
@@ -33,48 +33,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import LandmarkSet
-from .errors import LandmarkError
-from .geometry import from_unit, patch_size
-from .landmarks import landmark_names
-from .paths import subdir
-from .provenance import atomic_path, provenance, write_json
-from .results import COLUMNS
+from ..data import LandmarkSet
+from ..errors import LandmarkError
+from ..evaluation.results import COLUMNS
+from ..geometry import from_unit, patch_size
+from ..landmarks import landmark_names
+from ..paths import subdir
+from ..provenance import atomic_path, provenance, write_json
 
-__all__ = [
-    "BACKGROUND",
-    "DEPTH_METHODS",
-    "C6_LIMIT",
-    "C6_STRONGER",
-    "C6_VERDICTS",
-    "DepthStats",
-    "normalize_depth",
-    "normalize_landmark_depth",
-    "depth_targets",
-    "depth_spread",
-    "spread_table",
-    "mean_depth_baseline",
-    "depth_frame",
-    "write_depth_predictions",
-    "read_depth_predictions",
-    "read_depth_summary",
-    "depth_errors",
-    "fig4_table",
-    "ratio_with_ci",
-    "c6_verdict",
-    "claim_c6",
-    "compare_2d",
-    "default_model_factory",
-    "outputs_to_predictions",
-    "depth_offset",
-    "shift_depth",
-    "pretrain_depth_cnn",
-    "predict_depth_cnn",
-    "crossvalidate_depth_cnn",
-    "run_depth_experiment",
-    "plot_normalized_examples",
-    "plot_fig4",
-]
+__all__ = ["BACKGROUND", "DEPTH_METHODS", "C6_LIMIT", "C6_STRONGER", "C6_VERDICTS", "DepthStats", "normalize_depth", "normalize_landmark_depth", "depth_targets", "outputs_to_predictions", "depth_spread", "spread_table", "mean_depth_baseline", "depth_frame", "write_depth_predictions", "read_depth_predictions", "depth_errors", "fig4_table", "ratio_with_ci", "c6_verdict", "claim_c6", "compare_2d", "default_model_factory", "depth_offset", "shift_depth", "pretrain_depth_cnn", "predict_depth_cnn", "crossvalidate_depth_cnn", "run_depth_experiment", "read_depth_summary"]
 
 #: Value of background pixels in a normalised depth image (paper, Sec. 3).
 BACKGROUND = 3.0
@@ -216,7 +183,7 @@ def depth_targets(
     targets
         ``(N, 3 k)`` float32, per landmark ``(x, y, depth)``: ``x, y`` in ``[-1, 1]`` (eq. 1) and the
         normalised depth, landmark after landmark (``x1, y1, d1, x2, ...``: the order of
-        :class:`landmarklib.cnn.LandmarkCNN` with ``outputs_per_landmark=3``).
+        :class:`landmarklib.models.cnn.LandmarkCNN` with ``outputs_per_landmark=3``).
     stats
         Per-image :class:`DepthStats`.
     """
@@ -281,7 +248,7 @@ def spread_table(samples: LandmarkSet) -> pd.DataFrame:
 
     The paper quotes only the two ends of its range (pinky 3.137, thumb 3.183); other fingers get ``NaN``.
     """
-    from .paper import paper_values
+    from ..paper import paper_values
 
     if samples.landmark_depth is None:
         raise LandmarkError("the cohort has no landmark depth")
@@ -317,7 +284,7 @@ def mean_depth_baseline(
     ids
         ``(N,)`` subject id of each image (several images may share one).
     folds
-        ``[{"train": [...], "test": [...]}, ...]`` as from :func:`landmarklib.folds.ensure_folds`.
+        ``[{"train": [...], "test": [...]}, ...]`` as from :func:`landmarklib.engine.folds.ensure_folds`.
 
     Returns
     -------
@@ -353,7 +320,7 @@ def depth_frame(
     depth_pred: np.ndarray,
     pred_px: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The long prediction table of :mod:`landmarklib.results` with ``depth_true``/``depth_pred``.
+    """The long prediction table of :mod:`landmarklib.evaluation.results` with ``depth_true``/``depth_pred``.
 
     Parameters
     ----------
@@ -489,7 +456,7 @@ def fig4_table(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -
         ``method, landmark, mae, ci_low, ci_high, n, paper`` (voxels); ``paper`` from
         :func:`landmarklib.paper.paper_values` ``("fig4")``. Resampling unit: the image.
     """
-    from .paper import paper_values
+    from ..paper import paper_values
 
     errors = depth_errors(frame)
     paper = paper_values("fig4").set_index(["method", "landmark"])["value"]
@@ -587,7 +554,7 @@ def claim_c6(frame: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> 
         (voxels), ``paper_mae_cnn``, ``paper_mae_baseline`` (the paper's, averaged over the fingertips),
         ``verdict`` and ``note`` (:func:`c6_verdict`) and ``rule`` (its text).
     """
-    from .paper import paper_values
+    from ..paper import paper_values
 
     errors = depth_errors(frame)
     wide = errors.pivot_table(
@@ -634,7 +601,7 @@ def compare_2d(
     depth_frame_
         Rows of ``CNN(depth)`` (:func:`depth_frame`).
     binary_frame
-        Rows of ``CNN(ft)`` (:func:`landmarklib.results.read_predictions`).
+        Rows of ``CNN(ft)`` (:func:`landmarklib.evaluation.results.read_predictions`).
 
     Returns
     -------
@@ -676,13 +643,13 @@ def compare_2d(
 # The depth CNN
 # --------------------------------------------------------------------------------------------------
 def _seed(cfg: Mapping[str, Any], salt: int) -> int:
-    """Seeds of the depth CNN, apart from the 2D CNNs' (``landmarklib.training`` uses salts 1..21)."""
-    return int(cfg["seed"]) * 1_000 + salt
+    """Seeds of the depth CNN, apart from the 2D CNNs' (``landmarklib.engine.training`` uses salts 1..21)."""
+    return int(cfg.seed) * 1_000 + salt
 
 
 def default_model_factory(task: str = "hand") -> Any:
-    """The Table 1 network with 3 outputs per landmark (:class:`landmarklib.cnn.LandmarkCNN`)."""
-    from .cnn import LandmarkCNN
+    """The Table 1 network with 3 outputs per landmark (:class:`landmarklib.models.cnn.LandmarkCNN`)."""
+    from ..models.cnn import LandmarkCNN
 
     return LandmarkCNN(task, outputs_per_landmark=3)
 
@@ -714,7 +681,7 @@ def pretrain_depth_cnn(
 ) -> tuple[Any, np.ndarray, dict[str, Any]]:
     """Pretrain the depth CNN on normalised synthetic depth patches (pretraining schedule of the paper).
 
-    Uses :func:`landmarklib.training.fit` with :func:`landmarklib.training.pretrain_schedule`; the
+    Uses :func:`landmarklib.engine.training.fit` with :func:`landmarklib.engine.training.pretrain_schedule`; the
     resumable checkpoint is ``renders/models/<profile>/hand/cnn_depth_syn_<n>_<hash>.pt``, its name tied
     to the render ids so that another render set never resumes from it.
 
@@ -734,7 +701,7 @@ def pretrain_depth_cnn(
 
     import torch
 
-    from . import training
+    from ..engine import training
 
     inputs, targets, _ = depth_targets(synthetic, dtype=np.float16)
     offset = depth_offset(targets)
@@ -744,8 +711,8 @@ def pretrain_depth_cnn(
     ckpt = training.checkpoint_path(
         f"cnn_depth_syn_{len(synthetic)}_{digest}",
         task=synthetic.task,
-        profile=cfg["profile"],
-        renders_dir=cfg.get("renders_dir"),
+        profile=cfg.profile,
+        renders_dir=cfg.renders_dir,
     )
     history = training.fit(
         model,
@@ -754,7 +721,7 @@ def pretrain_depth_cnn(
         training.pretrain_schedule(cfg),
         seed=_seed(cfg, 32),
         checkpoint=ckpt,
-        device=cfg.get("device", "auto"),
+        device=cfg.device,
         desc="pretrain depth CNN",
         progress=progress,
     )
@@ -768,7 +735,7 @@ def predict_depth_cnn(
 
     ``offset``: the ``(k,)`` training mean the model's depth outputs are relative to (``None``: 0).
     """
-    from . import training
+    from ..engine import training
 
     images, _targets, stats = depth_targets(samples)
     out = training.predict(model, images, device=device)
@@ -787,7 +754,7 @@ def crossvalidate_depth_cnn(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fine-tune a copy of ``pretrained`` per fold on its training subjects and predict its test subjects.
 
-    :func:`landmarklib.training.fit` with the fine-tuning schedule, per fold, on targets centred on that
+    :func:`landmarklib.engine.training.fit` with the fine-tuning schedule, per fold, on targets centred on that
     fold's training mean (:func:`shift_depth`), added back to the test predictions. No checkpoints:
     fine-tuning is cheap next to pretraining and must follow a retrained ``pretrained``.
 
@@ -799,7 +766,7 @@ def crossvalidate_depth_cnn(
     import torch
     from tqdm.auto import tqdm
 
-    from . import training
+    from ..engine import training
 
     fold = _fold_index(real.ids, folds)
     inputs, targets, stats = depth_targets(real)
@@ -818,13 +785,13 @@ def crossvalidate_depth_cnn(
             shift_depth(targets[train], offset),
             schedule,
             seed=_seed(cfg, 41) + f,
-            device=cfg.get("device", "auto"),
+            device=cfg.device,
             desc=f"fine-tune fold {f + 1}/{len(folds)}",
             progress=progress,
         )
         test = fold == f
         out[test] = shift_depth(
-            training.predict(model, inputs[test], device=cfg.get("device", "auto")), offset, +1
+            training.predict(model, inputs[test], device=cfg.device), offset, +1
         )
     px, depth = outputs_to_predictions(out, stats, real.task)
     return px, depth, fold
@@ -859,12 +826,12 @@ def run_depth_experiment(
         The summary (``renders/results/<profile>/depth/summary.json``) holds ``c6``, ``fig4`` and
         ``spread`` with provenance (:func:`read_depth_summary`).
     """
-    from .folds import ensure_folds
+    from ..engine.folds import ensure_folds
 
     if real.task != "hand" or synthetic.task != "hand":
         raise LandmarkError("the depth experiment is defined for the hand task (paper, Sec. 3)")
-    renders_dir = cfg.get("renders_dir")
-    folds = ensure_folds(real.ids, "hand", profile=cfg["profile"], seed=cfg["seed"], renders_dir=renders_dir)
+    renders_dir = cfg.renders_dir
+    folds = ensure_folds(real.ids, "hand", profile=cfg.profile, seed=cfg.seed, renders_dir=renders_dir)
     base_pred, fold = mean_depth_baseline(real.landmark_depth, real.ids, folds)
     model, _offset, _history = pretrain_depth_cnn(synthetic, cfg, model_factory=model_factory)
     px, depth, _ = crossvalidate_depth_cnn(model, real, folds, cfg)
@@ -877,16 +844,16 @@ def run_depth_experiment(
         m: write_depth_predictions(f, params=cfg, renders_dir=renders_dir, **extra) for m, f in frames.items()
     }
     frame = pd.concat(frames.values(), ignore_index=True)
-    n_boot = int(cfg.get("bootstrap", 1000))
+    n_boot = int(cfg.bootstrap)
     out = {
         "frame": frame,
         "files": files,
-        "fig4": fig4_table(frame, n_resamples=n_boot, seed=cfg["seed"]),
+        "fig4": fig4_table(frame, n_resamples=n_boot, seed=cfg.seed),
         "spread": spread_table(real),
-        "c6": claim_c6(frame, n_resamples=n_boot, seed=cfg["seed"]),
+        "c6": claim_c6(frame, n_resamples=n_boot, seed=cfg.seed),
     }
     files["summary"] = write_json(
-        _depth_dir(cfg["profile"], renders_dir) / "summary.json",
+        _depth_dir(cfg.profile, renders_dir) / "summary.json",
         provenance(
             cfg,
             c6=out["c6"],
@@ -903,65 +870,9 @@ def read_depth_summary(profile: str, *, renders_dir: str | os.PathLike | None = 
 
     For the claims table of the results page (claim C6).
     """
-    from .provenance import read_json
+    from ..provenance import read_json
 
     path = _depth_dir(profile, renders_dir) / "summary.json"
     if not path.is_file():
         raise LandmarkError(f"{path}: no depth results; run book/07_depth.ipynb with profile={profile!r}")
     return read_json(path)
-
-
-# --------------------------------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------------------------------
-def plot_normalized_examples(synthetic: LandmarkSet, real: LandmarkSet, *, n: int = 3) -> Any:
-    """Normalised depth patches, synthetic (top row) and MR (bottom row), with the landmarks (red).
-
-    The network sees the background as 3; it is drawn grey here so that it stands apart from the hand.
-    """
-    import matplotlib.pyplot as plt
-
-    n = min(n, len(synthetic), len(real))
-    fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 5), squeeze=False)
-    cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
-    for row, (name, samples) in enumerate((("synthetic", synthetic), ("MR", real))):
-        part = samples.subset(np.arange(n))
-        images, _targets, _stats = depth_targets(part)
-        for i, ax in enumerate(axes[row]):
-            shown = np.ma.masked_where(images[i, 0] == BACKGROUND, images[i, 0])
-            im = ax.imshow(shown, cmap=cmap, vmin=-BACKGROUND, vmax=BACKGROUND)
-            ax.scatter(*part.landmarks[i].T, s=12, c="red")
-            ax.set_title(f"{name} {part.ids[i]}", fontsize=8)
-            ax.axis("off")
-    fig.colorbar(im, ax=axes, shrink=0.7, label="normalised depth (background = 3, grey)")
-    return fig
-
-
-def plot_fig4(table: pd.DataFrame) -> Any:
-    """Fig. 4: mean absolute depth error per fingertip, ours (bars, 95% CI) and the paper's (markers)."""
-    import matplotlib.pyplot as plt
-
-    names = list(dict.fromkeys(table["landmark"]))
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    width = 0.38
-    for j, (method, colour) in enumerate(zip(DEPTH_METHODS, ("tab:green", "tab:blue"))):
-        t = table[table["method"] == method].set_index("landmark").reindex(names)
-        pos = x + (j - 0.5) * width
-        ax.bar(
-            pos,
-            t["mae"],
-            width,
-            color=colour,
-            alpha=0.8,
-            label=f"{method} (ours)",
-            yerr=[t["mae"] - t["ci_low"], t["ci_high"] - t["mae"]],
-            capsize=3,
-        )
-        ax.scatter(pos, t["paper"], marker="D", color="black", zorder=3, label="paper" if j == 0 else None)
-    ax.set_xticks(x, names)
-    ax.set_ylabel("mean |depth error| (voxels)")
-    ax.set_title("Fig. 4 regenerated: depth error per fingertip (95% CI)", fontsize=10)
-    ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    return fig

@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import LandmarkError
-from .landmarks import landmark_names, parse_task
-from .paths import subdir
-from .provenance import atomic_path, provenance, read_json, write_json
+from ..errors import LandmarkError
+from ..landmarks import landmark_names, parse_task
+from ..paths import subdir
+from ..provenance import atomic_path, provenance, read_json, write_json
 
-__all__ = ["METHODS", "COLUMNS", "method_label", "predictions_frame", "write_predictions", "read_predictions"]
+__all__ = ["METHODS", "COLUMNS", "method_label", "predictions_frame", "write_predictions", "read_predictions", "read_provenance"]
 
 #: The six methods of Fig. 2, in its order. ``real`` is shown as ``MR`` (hand) or ``CT`` (body).
 METHODS: tuple[str, ...] = ("NN(syn)", "NN(real)", "RF", "CNN(syn)", "CNN(real)", "CNN(ft)")

@@ -29,23 +29,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from .errors import LandmarkError
-from .landmarks import landmark_names
-from .provenance import atomic_path
+from ..errors import LandmarkError
+from ..landmarks import landmark_names
+from ..provenance import atomic_path
 
-__all__ = [
-    "Scan",
-    "load_nifti",
-    "save_nifti",
-    "read_landmarks",
-    "write_mrk_json",
-    "write_fcsv",
-    "write_landmark_csv",
-    "find_scans",
-    "load_scan",
-    "LANDMARK_SUFFIXES",
-    "world_to_voxel",
-]
+__all__ = ["LANDMARK_SUFFIXES", "Scan", "load_nifti", "save_nifti", "read_landmarks", "write_mrk_json", "write_fcsv", "write_landmark_csv", "find_scans", "world_to_voxel", "load_scan"]
 
 #: Landmark file suffixes looked for next to a scan, in order of preference.
 LANDMARK_SUFFIXES = (".mrk.json", ".fcsv", ".csv")
