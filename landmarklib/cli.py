@@ -92,13 +92,16 @@ def execute_notebooks(
     import papermill as pm
     from tqdm.auto import tqdm
 
+    from .publish import add_notebook, new_run_record, summarize_files
+
     root = _root()
-    resolve(profile, overrides)  # refuse bad names before spending any time
+    cfg = resolve(profile, overrides)  # refuse bad names before spending any time
     params = {"profile": profile, **(overrides or {})}
     out_dir = out_dir or root / "_build" / "executed"
     notebooks = _select([p for p in toc_files(root) if p.suffix == ".ipynb"], only)
     results_root = renders_root()
     executed = []
+    record = new_run_record(profile, params, seed=cfg.seed, out_dir=out_dir)
     bar = tqdm(notebooks, desc=f"notebooks ({profile})", unit="nb", file=sys.stdout)
     for nb in bar:
         bar.set_postfix_str(nb.stem)
@@ -114,12 +117,10 @@ def execute_notebooks(
             raise LandmarkError(
                 f"{nb} failed in cell {err.exec_count}: {err.ename}: {err.evalue} (executed copy: {target})"
             ) from None
-        made = _new_files(start, results_root)
-        tqdm.write(f"  {nb} -> {target} ({time.time() - start:.0f} s)")
-        for path in made[:8]:
-            tqdm.write(f"      wrote {path}")
-        if len(made) > 8:
-            tqdm.write(f"      ... and {len(made) - 8} more files under {results_root}")
+        seconds = time.time() - start
+        written = summarize_files(_new_files(start, results_root), results_root)
+        tqdm.write(f"  {nb} ({seconds:.0f} s) wrote {written} under {results_root}")
+        add_notebook(record, out_dir, nb.stem, seconds, written)
         executed.append(target)
     return executed
 
@@ -130,6 +131,8 @@ def build_book(profile: str = DEFAULT_PROFILE, *, overrides: dict[str, Any] | No
 
     The HTML lands in ``_build/html``; the staged sources in ``_build/src``.
     """
+    from .publish import banner_html, read_run_record, stage_config
+
     root = _root()
     executed_dir = root / "_build" / "executed"
     if execute:
@@ -138,9 +141,10 @@ def build_book(profile: str = DEFAULT_PROFILE, *, overrides: dict[str, Any] | No
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml", "references.bib", "CITATION.cff"):
+    for name in ("_toc.yml", "references.bib", "CITATION.cff"):
         if (root / name).is_file():
             shutil.copy2(root / name, stage / name)
+    stage_config(root / "_config.yml", stage / "_config.yml", banner_html(read_run_record(executed_dir)))
     shutil.copytree(root / "book", stage / "book", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     for nb in executed_dir.rglob("*.ipynb"):
         dest = stage / nb.relative_to(executed_dir)

@@ -51,6 +51,11 @@ def load_cohort(task, cfg):
 '''
 
 
+#: The run record the staged book's banner is made from (as ``cli.execute_notebooks`` writes it).
+BANNER_RECORD = {"profile": "quick", "seed": 0, "overrides": {}, "git_commit": "feedc0de1234",
+                 "started": "2026-12-01T09:00:00+00:00", "finished": "2026-12-01T09:02:00+00:00"}
+
+
 def _screenshot_dir() -> Path:
     folder = Path(os.environ.get("LANDMARKLIB_SCREENSHOTS", ROOT / "renders" / "results" / "screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,8 +66,10 @@ def _stage_book(tmp: Path) -> Path:
     """intro + 06_results, the repository's _config.yml and offline widget assets."""
     stage = tmp / "book_src"
     (stage / "book").mkdir(parents=True)
-    for name in ("_config.yml", "references.bib"):
-        shutil.copy2(ROOT / name, stage / name)
+    from landmarklib.publish import banner_html, stage_config
+
+    shutil.copy2(ROOT / "references.bib", stage / "references.bib")
+    stage_config(ROOT / "_config.yml", stage / "_config.yml", banner_html(BANNER_RECORD))
     shutil.copy2(ROOT / "book" / "intro.md", stage / "book" / "intro.md")
     shutil.copytree(ROOT / "book" / "widgets_static", stage / "book" / "widgets_static")
     (stage / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/06_results\n")
@@ -158,6 +165,12 @@ def test_results_page_shows_figures_claims_and_a_viewer_that_flips_without_a_ker
             page.on("requestfailed", lambda r: failed.append(r.url))
             page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
                     if r.status >= 400 and not r.url.endswith(ALLOWED_MISSING) else None)
+            for url in (f"{server}/index.html", f"{server}/book/intro.html", f"{server}/book/06_results.html"):
+                page.goto(url, wait_until="networkidle")
+                banner = page.locator(".lm-banner").first
+                assert banner.is_visible(), f"no banner on {url}"
+                words = banner.inner_text()
+                assert all(w in words for w in ("quick", "seed 0", "feedc0d", "2026-12-01", "smoke test")), words
             page.goto(f"{server}/book/06_results.html", wait_until="networkidle")
             page.wait_for_selector(".jupyter-widgets img", state="visible", timeout=30_000)
 
