@@ -249,7 +249,7 @@ class _Dataset:
         self.legend = widgets.HTML(
             f"{_CSS}<span style='font-size:12px'>{swatches or 'no predictions: ground truth only'}</span>")
         self.note = widgets.HTML(
-            f"<span style='font-size:11px;color:#666'>{count}. Rings: ground truth. Crosses joined to the "
+            f"<span style='display:block;font-size:11px;line-height:1.4;color:#666'>{count}. Rings: ground truth. Crosses joined to the "
             "truth: estimates. Every choice of scan, method and landmark is a precomputed frame, so the "
             "selectors also work in the static page.</span>")
         self.widget = widgets.VBox([widgets.HBox([self.method, self.landmark]), self.slider, self.legend,
