@@ -97,7 +97,7 @@ def built_book(tmp_path_factory):
         stub.mkdir()
         (stub / "cohorts.py").write_text(STUB_SCANS)
         (stub / "__init__.py").write_text("from .cohorts import load_cohort\n")
-        for task, n, seed in (("hand", 8, 0), ("body", 5, 1)):
+        for task, n, seed in (("hand", 10, 0), ("body", 5, 1)):  # 10 hands: more than the viewer shows
             cohort = toy_landmark_set(task, n, seed=seed)
             cohort.save(cohorts_dir / f"{task}.npz")
             frame = toy_predictions(cohort, PAPER_LIKE, seed=seed)
@@ -146,6 +146,38 @@ def _visible_frame_src(page) -> str:
             return imgs.length ? imgs[0].src : '';
         }"""
     )
+
+
+def _visible_label(page) -> str:
+    """The label of the frame the viewer shows (scan, method and landmark chosen)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.widget-tab .lmv-label')]
+            .filter(el => el.offsetParent !== null).map(el => el.innerText).join(' | ')"""
+    )
+
+
+def _visible_table_headers(page) -> list[str]:
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.widget-tab .lmv table th')]
+            .filter(el => el.offsetParent !== null).map(el => el.innerText)"""
+    )
+
+
+def _visible_table_rows(page) -> list[str]:
+    """The methods in the visible error table (first cell of each row, swatch left out)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.widget-tab .lmv table tr td:first-child')]
+            .filter(el => el.offsetParent !== null).map(el => el.innerText.replace('\u25a0', '').trim())"""
+    )
+
+
+def _choose(page, viewer, name: str, option: str, expected: str, shot: Path) -> tuple[str, bytes]:
+    """Choose ``option`` in the viewer's dropdown ``name``; wait until the visible frame says ``expected``."""
+    viewer.locator(".widget-dropdown", has_text=name).first.locator("select").select_option(label=option)
+    page.wait_for_function(
+        """s => [...document.querySelectorAll('.widget-tab .lmv-label')]
+            .some(el => el.offsetParent !== null && el.innerText.includes(s))""", arg=expected, timeout=5_000)
+    return _visible_frame_src(page), viewer.screenshot(path=str(shot))
 
 
 def test_results_page_shows_figures_claims_and_a_viewer_that_flips_without_a_kernel(server):
@@ -201,6 +233,34 @@ def test_results_page_shows_figures_claims_and_a_viewer_that_flips_without_a_ker
             after_png = viewer.screenshot(path=str(shots / "06_viewer_scan1.png"))
             assert after_src and after_src != before_src
             assert after_png != before_png
+            assert _visible_label(page) == "scan s01 · all methods · all landmarks"
+            assert "8 of 10 scans shown" in viewer.inner_text()
+            assert _visible_table_rows(page) == ["NN(syn)", "NN(MR)", "RF", "CNN(syn)", "CNN(MR)", "CNN(ft)"]
+
+            # method and landmark selectors: linked to the precomputed frames in JavaScript, no kernel
+            method_src, method_png = _choose(page, viewer, "method", "CNN(ft)", "scan s01 · CNN(ft) · all landmarks",
+                                             shots / "06_viewer_scan1_cnnft.png")
+            assert method_src and method_src not in (before_src, after_src) and method_png != after_png
+            assert _visible_table_rows(page) == ["CNN(ft)"]
+            headers = _visible_table_headers(page)
+            assert headers[-1] == "mean" and "thumb" in headers and "pinky" in headers
+            landmark_src, landmark_png = _choose(page, viewer, "landmark", "thumb", "scan s01 · CNN(ft) · thumb",
+                                                 shots / "06_viewer_scan1_cnnft_thumb.png")
+            assert landmark_src and landmark_src != method_src and landmark_png != method_png
+            assert [h for h in _visible_table_headers(page) if h] == ["thumb"]
+            assert _visible_label(page) == "scan s01 · CNN(ft) · thumb"
+            # the scan slider keeps the method and landmark chosen
+            handle.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("s => document.querySelector('.widget-tab').innerText.includes(s)",
+                                   arg="scan s02 · CNN(ft) · thumb", timeout=5_000)
+            assert _visible_frame_src(page) not in ("", landmark_src)
+            truth_src, _ = _choose(page, viewer, "method", "ground truth only", "scan s02 · ground truth only · thumb",
+                                   shots / "06_viewer_scan2_truth_thumb.png")
+            assert "ground truth only (no estimate drawn)" in viewer.inner_text()
+            _choose(page, viewer, "landmark", "all landmarks", "scan s02 · ground truth only · all landmarks",
+                    shots / "06_viewer_scan2_truth.png")
+            assert _visible_frame_src(page) != truth_src
             page.screenshot(path=str(shots / "06_results_page.png"), full_page=True)
         finally:
             browser.close()

@@ -1,14 +1,18 @@
+import base64
 import io
+import json
+import re
 
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import pytest
 from helpers_results import PAPER_LIKE, toy_landmark_set, toy_predictions
+from ipywidgets.embed import dependency_state
 from PIL import Image
 
 from landmarklib import LandmarkError
-from landmarklib.viz.viewer import OverlayViewer, estimates_for, frame_errors, frame_png
+from landmarklib.viz.viewer import DEFAULT_MAX_SCANS, OverlayViewer, estimates_for, frame_errors, frame_png
 
 
 def _pixels(png: bytes) -> np.ndarray:
@@ -60,42 +64,127 @@ def test_frame_errors_in_px_and_mm():
     assert np.allclose(mm.loc["RF", "a"], np.hypot(6, 4))
 
 
-def test_viewer_links_the_scan_slider_to_precomputed_frames_in_js(data):
+def _frame_png(leaf) -> bytes:
+    """The PNG a precomputed frame (an HTML widget) shows."""
+    match = re.search(r"src='data:image/png;base64,([^']+)'", leaf.value)
+    assert match, leaf.value[:200]
+    return base64.b64decode(match.group(1))
+
+
+def _links(panel) -> set:
+    assert all(isinstance(ln, widgets.widget_link.Link) for ln in panel.links)  # jslink, not a Python callback
+    return {(id(ln.source[0]), ln.source[1], id(ln.target[0]), ln.target[1]) for ln in panel.links}
+
+
+def test_every_selector_is_linked_in_js_to_every_stack_of_its_level(data):
     hand, body, pred = data
     viewer = OverlayViewer({"MR hand": (hand, pred), "CT body": (body, pred)})
     assert isinstance(viewer.widget, widgets.Tab) and viewer.widget.titles == ("MR hand", "CT body")
     panel = viewer.panels["MR hand"]
-    assert len(panel.stack.children) == len(panel.images) == 5
-    assert len({im.value for im in panel.images}) == 5  # every scan its own picture
-    links = {(ln.source[0], ln.source[1], ln.target[0], ln.target[1]) for ln in panel.links}
-    assert (panel.slider, "value", panel.stack, "selected_index") in links
-    assert all(isinstance(ln, widgets.widget_link.Link) for ln in panel.links)  # jslink, not a Python callback
-    assert "s02" in panel.tables[2].value and "CNN(MR)" in panel.tables[2].value
-    assert 0 < viewer.embedded_bytes() < 8 * 3000  # small palette PNGs
+    assert panel.method.options == ("all methods", "NN(syn)", "NN(MR)", "RF", "CNN(syn)", "CNN(MR)",
+                                    "CNN(ft)", "ground truth only")
+    assert panel.landmark.options == ("all landmarks", "thumb", "index", "middle", "ring", "pinky")
+    links = _links(panel)
+    assert (id(panel.method), "index", id(panel.stack), "selected_index") in links
+    assert panel.stack.children == tuple(panel.landmark_stacks) and len(panel.landmark_stacks) == 8
+    for a, landmark_stack in enumerate(panel.landmark_stacks):
+        assert (id(panel.landmark), "index", id(landmark_stack), "selected_index") in links
+        assert landmark_stack.children == tuple(panel.scan_stacks[a]) and len(panel.scan_stacks[a]) == 6
+        for b, scan_stack in enumerate(panel.scan_stacks[a]):
+            assert (id(panel.slider), "value", id(scan_stack), "selected_index") in links
+            assert scan_stack.children == tuple(panel.frames[a][b]) and len(scan_stack.children) == 5
+    assert len(links) == 1 + 8 + 8 * 6
+    assert panel.slider.max == 4 and "5 of 5 scans shown" in panel.note.value
     assert "application/vnd.jupyter.widget-view+json" in viewer._repr_mimebundle_()
 
 
-def test_live_selection_redraws_frames(data):
+def test_frames_draw_what_their_place_in_the_stacks_selects(data):
     hand, _, pred = data
-    viewer = OverlayViewer({"hands": (hand, pred)}, methods=["CNN(ft)", "RF"])
-    panel = viewer.panels["hands"]
-    before = [im.value for im in panel.images]
-    assert "RF" in panel.legend.value and "NN(syn)" not in panel.legend.value
-    panel.methods.value = ()
-    assert all(a != b for a, b in zip(before, (im.value for im in panel.images)))
-    assert panel.images[0].value == frame_png(hand.masks[0], hand.landmarks[0], {}, scale=3)
-    assert "ground truth only" in panel.tables[0].value
-    panel.methods.value = ("CNN(ft)", "RF")
-    assert [im.value for im in panel.images] == before
-    panel.landmarks.value = ("thumb",)
-    assert "index" not in panel.tables[0].value
+    panel = OverlayViewer({"MR hand": (hand, pred)}).panels["MR hand"]
+    est = estimates_for(hand, pred)
+    methods = list(est)
+    for a, (label, drawn) in enumerate(panel.method_choices):
+        assert panel.method.options[a] == label
+        for b, (name, picks) in enumerate(panel.landmark_choices):
+            for i in (0, 3):
+                leaf = panel.frames[a][b][i]
+                expected = frame_png(hand.masks[i], hand.landmarks[i], {m: est[m][i] for m in drawn},
+                                     landmarks=picks, scale=3)
+                assert _frame_png(leaf) == expected
+                assert f"scan s0{i} · {label} · {name}" in leaf.value
+    all_methods, cnn_ft, truth_only = 0, 1 + methods.index("CNN(ft)"), len(panel.method_choices) - 1
+    assert panel.method_choices[truth_only] == ("ground truth only", ())
+    assert panel.method_choices[all_methods][1] == tuple(methods)
+    thumb = 1
+    # the error table follows the selection: rows are the methods drawn, columns the landmarks drawn
+    everything, one = panel.frames[all_methods][0][2].value, panel.frames[cnn_ft][thumb][2].value
+    assert all(f"<th>{n}</th>" in everything for n in ("thumb", "pinky", "mean"))
+    assert "CNN(MR)" in everything and "NN(syn)" in everything
+    assert "<th>thumb</th>" in one and "<th>index</th>" not in one and "<th>mean</th>" not in one
+    assert "CNN(ft)" in one and "NN(syn)" not in one
+    truth = frame_errors(hand.landmarks[2], {"CNN(ft)": est["CNN(ft)"][2]}, hand.landmark_names,
+                         landmarks=[0], mm_per_px=hand.mm_per_px[2])
+    px = frame_errors(hand.landmarks[2], {"CNN(ft)": est["CNN(ft)"][2]}, hand.landmark_names, landmarks=[0])
+    assert f"{px.loc['CNN(ft)', 'thumb']:.1f} <i>({truth.loc['CNN(ft)', 'thumb']:.1f})</i>" in one
+    assert "ground truth only" in panel.frames[truth_only][0][0].value and "<table>" not in \
+        panel.frames[truth_only][0][0].value
+    # each selector changes the picture: every frame of a scan differs from the others
+    scan1 = [_frame_png(panel.frames[a][b][1]) for a in range(8) for b in range(6)]
+    assert len(set(scan1)) == len(scan1)
+    assert len({_frame_png(panel.frames[0][0][i]) for i in range(5)}) == 5
 
 
-def test_viewer_refuses_empty_input_and_unknown_landmarks(data):
+def test_scans_are_bounded_and_the_saved_state_stays_small(data):
+    hand, body, pred = data
+    small = OverlayViewer({"h": (hand, pred), "b": (body, pred)}, max_scans=2)
+    big = OverlayViewer({"h": (hand, pred), "b": (body, pred)}, max_scans=None)
+    panel = small.panels["h"]
+    assert all(len(leaves) == 2 for row in panel.frames for leaves in row) and panel.slider.max == 1
+    assert "2 of 5 scans shown" in panel.note.value and "3 of 3" in big.panels["b"].note.value
+    # (methods + 2) x (landmarks + 1) frames per scan: 8 x 6 for hands, 8 x 10 for bodies
+    assert small.n_frames == 2 * 48 + 2 * 80 and big.n_frames == 5 * 48 + 3 * 80
+    per_frame = big.embedded_bytes() / big.n_frames
+    assert 500 < per_frame < 4000, per_frame  # small palette PNGs, one model per frame
+    assert small.embedded_bytes() < big.embedded_bytes()
+    state = dependency_state(big.widget, drop_defaults=False)
+    assert big.embedded_bytes() == len(json.dumps(state, separators=(",", ":")))
+    links = [s for s in state.values() if s["model_name"] == "LinkModel"]
+    assert len(links) == sum(len(p.links) for p in big.panels.values())  # the links are counted too
+    assert OverlayViewer({"h": (hand, pred)}).panels["h"].slider.max == min(5, DEFAULT_MAX_SCANS) - 1
+
+
+def test_offered_methods_and_landmarks_can_be_narrowed(data):
+    hand, _, pred = data
+    panel = OverlayViewer({"h": (hand, pred)}, methods=["CNN(ft)", "RF"],
+                          landmarks={"hand": ["thumb"]}).panels["h"]
+    assert panel.method.options == ("all methods", "RF", "CNN(ft)", "ground truth only")
+    assert panel.landmark.options == ("thumb",)
+    assert "NN(syn)" not in panel.frames[0][0][0].value and "<th>index</th>" not in panel.frames[0][0][0].value
+    one = OverlayViewer({"h": (hand, pred)}, methods=["RF"]).panels["h"]
+    assert one.method.options == ("RF", "ground truth only")
+
+
+def test_viewer_refuses_empty_input_and_unknown_names(data):
     hand, _, pred = data
     with pytest.raises(LandmarkError, match="at least one dataset"):
         OverlayViewer({})
     with pytest.raises(LandmarkError, match="unknown hand landmarks"):
         OverlayViewer({"h": (hand, pred)}, landmarks={"hand": ["toe"]})
+    with pytest.raises(LandmarkError, match="unknown methods"):
+        OverlayViewer({"h": (hand, pred)}, methods=["CNN"])
+    with pytest.raises(LandmarkError, match="max_scans=0"):
+        OverlayViewer({"h": (hand, pred)}, max_scans=0)
     small = OverlayViewer({"h": (hand, pred.iloc[:0])}, max_scans=2)
-    assert len(small.panels["h"].images) == 2 and "ground truth only" in small.panels["h"].tables[0].value
+    panel = small.panels["h"]
+    assert panel.method.options == ("ground truth only",) and len(panel.frames[0][0]) == 2
+    assert "ground truth only" in panel.frames[0][0][0].value
+
+
+def test_a_scan_without_predictions_says_so(data):
+    hand, _, pred = data
+    pred = pred[~((pred.subject == "s01") & (pred.method == "RF"))]
+    panel = OverlayViewer({"h": (hand, pred)}).panels["h"]
+    rf = [label for label, _ in panel.method_choices].index("RF")
+    assert "no estimate for this scan" in panel.frames[rf][0][1].value
+    assert "no estimate" not in panel.frames[rf][0][2].value
+    assert "RF" not in panel.frames[0][0][1].value.split("<table>")[1]  # all methods: RF row left out

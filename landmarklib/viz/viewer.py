@@ -1,29 +1,30 @@
 """Interactive overlays: binarized scans with ground truth, each method's estimate and the errors.
 
-:class:`OverlayViewer` is an ipywidgets viewer that works in two settings:
-
-* **live in Jupyter**: choose the dataset (tabs), the scan (slider), the methods and
-  the landmarks (multi-selects); changing a selection redraws the frames in Python.
-* **in the static HTML book, without a kernel**: every scan's frame is precomputed as a small PNG
-  (palette image, a few kB) inside a :class:`ipywidgets.Stack`, and the scan slider is linked to the
-  stack's ``selected_index`` *on the JavaScript side* (:func:`ipywidgets.jslink`), so flipping
-  through scans and switching datasets need no Python. The method and landmark selectors need a
-  kernel; in the static page every method and landmark is shown.
+:class:`OverlayViewer` is an ipywidgets viewer that works the same live in Jupyter and in the static
+HTML book without a kernel: choose the dataset (tabs), the scan (slider), the method (all methods, one
+method, or ground truth only) and the landmark (all landmarks or one). Every combination is a
+precomputed frame (a small palette PNG and its error table in one :class:`ipywidgets.HTML`), held
+in nested :class:`ipywidgets.Stack` s whose ``selected_index`` the selectors drive through links on
+the JavaScript side (:func:`ipywidgets.jslink`), so no selection needs Python. The saved widget
+state carries every frame, so the number of scans per dataset is bounded (``max_scans``).
 
 The frames are drawn with Pillow directly (nearest-neighbour upscaled mask, markers and lines on a
-fixed palette) rather than with matplotlib: a palette PNG of a binary patch is ~1-3 kB, a matplotlib
-PNG ~20 kB, and the saved widget state carries every frame.
+10-colour palette, 4-bit PNG) rather than with matplotlib: such a frame of a binary patch is ~1 kB, a
+matplotlib PNG ~20 kB.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import io
+import json
 from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
+from ipywidgets.embed import dependency_state
 from PIL import Image, ImageDraw
 
 from ..data import LandmarkSet
@@ -46,8 +47,7 @@ def _palette() -> list[int]:
 
     colors = [(255, 255, 255), (200, 200, 200), (0, 0, 0), (255, 255, 255)]
     colors += [_hex_rgb(METHOD_COLORS[m]) for m in METHODS]
-    flat = [c for rgb in colors for c in rgb]
-    return flat + [0] * (768 - len(flat))
+    return [c for rgb in colors for c in rgb]  # only the colours used: a short PLTE chunk
 
 
 def frame_png(
@@ -99,7 +99,7 @@ def frame_png(
         x, y = at(truth[j])
         draw.ellipse([x - r, y - r, x + r, y + r], fill=_WHITE, outline=_BLACK, width=1)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
+    image.save(buffer, format="PNG", optimize=True, bits=4)  # 10 colours fit in 4 bits
     return buffer.getvalue()
 
 
@@ -141,103 +141,160 @@ def frame_errors(
     return frame
 
 
-_TABLE_CSS = ("<style>.lmv{font-size:12px}.lmv table{border-collapse:collapse}.lmv td,.lmv th{padding:0 4px;"
-              "white-space:nowrap}.lmv td{text-align:right}.lmv td:first-child{text-align:left}"
-              ".lmv i{color:#777;font-style:normal}</style>")
+#: The choices offered besides the single methods and landmarks.
+ALL_METHODS, TRUTH_ONLY, ALL_LANDMARKS = "all methods", "ground truth only", "all landmarks"
+#: Scans per dataset in the viewer by default: 8 hands x 48 frames + 8 bodies x 80 frames keep the saved
+#: widget state of the results page near 2 MB (see :meth:`OverlayViewer.embedded_bytes`).
+DEFAULT_MAX_SCANS = 8
+
+_CSS = ("<style>.lmv{font-size:12px}.lmv table{border-collapse:collapse}.lmv td,.lmv th{padding:0 4px;"
+        "white-space:nowrap}.lmv td{text-align:right}.lmv td:first-child{text-align:left}"
+        ".lmv i{color:#777;font-style:normal}.lmv-frame{display:flex;flex-flow:row wrap;gap:8px;"
+        "align-items:flex-start}</style>")
 
 
-def _errors_html(subject: str, px: pd.DataFrame, mm: pd.DataFrame | None, task: str) -> str:
+def _errors_html(header: str, methods: Sequence[str], columns: Sequence[str], px: np.ndarray,
+                 mm: np.ndarray | None, task: str) -> str:
+    """The label and the error table (a row per method, a column per landmark, and their mean if several)."""
     from ..viz.figures import METHOD_COLORS
 
-    head = f"<b>scan {html.escape(subject)}</b>"
-    if px.empty:
-        return f"<div class='lmv'>{head}: ground truth only (no predictions)</div>"
-    cols = "".join(f"<th>{html.escape(c)}</th>" for c in px.columns)
-    values = px.to_numpy(float)
-    in_mm = None if mm is None else mm.to_numpy(float)
+    head = f"<b class='lmv-label'>{html.escape(header)}</b>"
+    if not len(methods):
+        return f"<div class='lmv'>{head}<br>ground truth only (no estimate drawn)</div>"
+    if len(columns) > 1:
+        px = np.column_stack([px, np.nanmean(px, axis=1)])  # every row has a finite error
+        mm = None if mm is None else np.column_stack([mm, np.nanmean(mm, axis=1)])
+        columns = [*columns, "mean"]
+    cols = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     rows = []
-    for r, method in enumerate(px.index):
+    for r, method in enumerate(methods):
         cells = []
-        for c in range(values.shape[1]):
-            text = "–" if not np.isfinite(values[r, c]) else f"{values[r, c]:.1f}"
-            if in_mm is not None and np.isfinite(in_mm[r, c]):
-                text += f" <i>({in_mm[r, c]:.1f})</i>"
+        for c in range(px.shape[1]):
+            text = "–" if not np.isfinite(px[r, c]) else f"{px[r, c]:.1f}"
+            if mm is not None and np.isfinite(mm[r, c]):
+                text += f" <i>({mm[r, c]:.1f})</i>"
             cells.append(f"<td>{text}</td>")
         swatch = f"<span style='color:{METHOD_COLORS[method]}'>&#9632;</span>"
         rows.append(f"<tr><td>{swatch} {html.escape(method_label(method, task))}</td>{''.join(cells)}</tr>")
     unit = "error in patch px" + (" (mm)" if mm is not None else "")
-    return (f"{_TABLE_CSS}<div class='lmv'>{head}: {unit}<table>"
+    return (f"<div class='lmv'>{head}<br>{unit}<table>"
             f"<tr><th></th>{cols}</tr>{''.join(rows)}</table></div>")
 
 
 class _Dataset:
-    """One dataset's panel: a slider linked (in JS) to a stack of precomputed frames."""
+    """One dataset's panel: every (method choice, landmark choice, scan) frame precomputed.
+
+    The frames sit in nested :class:`ipywidgets.Stack` s, method choice -> landmark choice -> scan,
+    and each selector is linked on the JavaScript side to the ``selected_index`` of every stack of its
+    level: the method dropdown's ``index`` to :attr:`stack`, the landmark dropdown's ``index`` to
+    each of :attr:`landmark_stacks`, the scan slider's ``value`` to each of :attr:`scan_stacks`.
+    """
 
     def __init__(self, title: str, cohort: LandmarkSet, predictions: pd.DataFrame, *, scale: int,
-                 methods: Sequence[str] | None, landmarks: Sequence[str] | None) -> None:
+                 methods: Sequence[str] | None, landmarks: Sequence[str] | None,
+                 max_scans: int | None) -> None:
+        self.total = len(cohort)
+        shown = self.total if max_scans is None else min(self.total, max_scans)
+        if shown < self.total:
+            cohort = cohort.subset(slice(0, shown))
         self.title, self.cohort, self.scale = title, cohort, scale
         self.estimates = estimates_for(cohort, predictions)
+        self._error_cache: dict[int, tuple[list[str], np.ndarray, np.ndarray | None]] = {}
         names = list(cohort.landmark_names)
-        available = list(self.estimates)
-        chosen_methods = [m for m in (methods or available) if m in self.estimates]
-        chosen_landmarks = list(landmarks or names)
-        unknown = sorted(set(chosen_landmarks) - set(names))
+        offered = [m for m in self.estimates if m in (methods or self.estimates)]  # in METHODS order
+        chosen = list(landmarks or names)
+        unknown = sorted(set(chosen) - set(names))
         if unknown:
             raise LandmarkError(f"unknown {cohort.task} landmarks {unknown}; use some of {names}")
         task = cohort.task
-        self.methods = widgets.SelectMultiple(
-            options=[(method_label(m, task), m) for m in available], value=chosen_methods,
-            rows=min(6, max(1, len(available))), description="methods")
-        self.landmarks = widgets.SelectMultiple(options=names, value=chosen_landmarks,
-                                                rows=min(9, len(names)), description="landmarks")
+        picks = [names.index(n) for n in chosen]
+        #: ``[(label, methods drawn)]`` and ``[(label, landmark indices drawn)]``, in selector order.
+        self.method_choices: list[tuple[str, tuple[str, ...]]] = (
+            ([(ALL_METHODS, tuple(offered))] if len(offered) > 1 else [])
+            + [(method_label(m, task), (m,)) for m in offered] + [(TRUTH_ONLY, ())])
+        self.landmark_choices: list[tuple[str, tuple[int, ...]]] = (
+            ([(ALL_LANDMARKS, tuple(picks))] if len(picks) > 1 else []) + [(names[j], (j,)) for j in picks])
+
         # One Layout/Style model shared by all frames keeps the saved widget state small.
-        image_layout = widgets.Layout(width=f"{scale * cohort.patch_size[0]}px")
-        html_layout, html_style = widgets.Layout(), widgets.widget_string.HTMLStyle()
-        box_layout = widgets.Layout(flex_flow="row wrap")  # the table goes below the image when narrow
-        self.images = [widgets.Image(format="png", layout=image_layout) for _ in range(len(cohort))]
-        self.tables = [widgets.HTML(layout=html_layout, style=html_style) for _ in range(len(cohort))]
-        self.stack = widgets.Stack([widgets.HBox([im, tb], layout=box_layout)
-                                    for im, tb in zip(self.images, self.tables)], selected_index=0)
-        n = len(cohort)
-        self.slider = widgets.IntSlider(value=0, min=0, max=max(0, n - 1), description="scan",
+        layout, style = widgets.Layout(), widgets.widget_string.HTMLStyle()
+        #: ``frames[a][b][i]``: HTML (image and error table) of method choice a, landmark choice b, scan i.
+        self.frames = [[[widgets.HTML(self.frame_html(i, ms, ls, m_label, l_label), layout=layout, style=style)
+                         for i in range(shown)]
+                        for l_label, ls in self.landmark_choices]
+                       for m_label, ms in self.method_choices]
+        self.scan_stacks = [[widgets.Stack(row, selected_index=0, layout=layout) for row in per_method]
+                            for per_method in self.frames]
+        self.landmark_stacks = [widgets.Stack(row, selected_index=0, layout=layout) for row in self.scan_stacks]
+        self.stack = widgets.Stack(self.landmark_stacks, selected_index=0, layout=layout)
+
+        self.method = widgets.Dropdown(options=[label for label, _ in self.method_choices], index=0,
+                                       description="method")
+        self.landmark = widgets.Dropdown(options=[label for label, _ in self.landmark_choices], index=0,
+                                         description="landmark")
+        self.slider = widgets.IntSlider(value=0, min=0, max=max(0, shown - 1), description="scan",
                                         continuous_update=True)
         # No Play button: its view looks for an <i> icon that the book theme's fontawesome.js replaces
         # by an <svg>, and the resulting error stops the slider -> stack link in the static page.
-        self.links = [widgets.jslink((self.slider, "value"), (self.stack, "selected_index"))]
-        self.legend = widgets.HTML()
-        note = widgets.HTML("<span style='font-size:11px;color:#666'>Rings: ground truth. Crosses joined "
-                            "to the truth: estimates. The method and landmark selectors need a running "
-                            "kernel; the scan slider also works in the static page.</span>")
-        self.widget = widgets.VBox([self.slider, self.legend, self.stack,
-                                    widgets.HBox([self.methods, self.landmarks]), note])
-        self.methods.observe(lambda _: self.redraw(), names="value")
-        self.landmarks.observe(lambda _: self.redraw(), names="value")
-        self.redraw()
-
-    def frame(self, i: int) -> tuple[bytes, str]:
-        """PNG bytes and error table HTML of scan ``i`` with the current selection."""
-        cohort = self.cohort
-        names = list(cohort.landmark_names)
-        pick = [names.index(n) for n in self.landmarks.value]
-        est = {m: self.estimates[m][i] for m in self.methods.value if np.isfinite(self.estimates[m][i]).any()}
-        png = frame_png(cohort.masks[i], cohort.landmarks[i], est, landmarks=pick, scale=self.scale)
-        px = frame_errors(cohort.landmarks[i], est, names, landmarks=pick)
-        mm = (None if cohort.mm_per_px is None
-              else frame_errors(cohort.landmarks[i], est, names, landmarks=pick, mm_per_px=cohort.mm_per_px[i]))
-        return png, _errors_html(str(cohort.ids[i]), px, mm, cohort.task)
-
-    def redraw(self) -> None:
+        self.links = ([widgets.jslink((self.method, "index"), (self.stack, "selected_index"))]
+                      + [widgets.jslink((self.landmark, "index"), (s, "selected_index"))
+                         for s in self.landmark_stacks]
+                      + [widgets.jslink((self.slider, "value"), (s, "selected_index"))
+                         for row in self.scan_stacks for s in row])
         from ..viz.figures import METHOD_COLORS
 
-        for i in range(len(self.cohort)):
-            self.images[i].value, self.tables[i].value = self.frame(i)
         swatches = " ".join(f"<span style='color:{METHOD_COLORS[m]}'>&#10010;</span> "
-                            f"{html.escape(method_label(m, self.cohort.task))}" for m in self.methods.value)
-        self.legend.value = f"<span style='font-size:12px'>{swatches or 'ground truth only'}</span>"
+                            f"{html.escape(method_label(m, task))}" for m in offered)
+        count = f"{shown} of {self.total} scans shown" + (
+            f" (the first {shown}; the viewer's max_scans bounds the page size)" if shown < self.total else "")
+        self.legend = widgets.HTML(
+            f"{_CSS}<span style='font-size:12px'>{swatches or 'no predictions: ground truth only'}</span>")
+        self.note = widgets.HTML(
+            f"<span style='display:block;font-size:11px;line-height:1.4;color:#666'>{count}. Rings: ground truth. Crosses joined to the "
+            "truth: estimates. Every choice of scan, method and landmark is a precomputed frame, so the "
+            "selectors also work in the static page.</span>")
+        self.widget = widgets.VBox([widgets.HBox([self.method, self.landmark]), self.slider, self.legend,
+                                    self.stack, self.note])
+
+    def _errors(self, i: int) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+        """Methods, and their errors of scan ``i`` in patch px and mm, ``(methods, k)`` each (cached)."""
+        if i not in self._error_cache:
+            cohort, names = self.cohort, list(self.cohort.landmark_names)
+            est = {m: e[i] for m, e in self.estimates.items()}
+            px = frame_errors(cohort.landmarks[i], est, names).drop(columns="mean", errors="ignore")
+            mm = (None if cohort.mm_per_px is None else
+                  frame_errors(cohort.landmarks[i], est, names, mm_per_px=cohort.mm_per_px[i])
+                  .drop(columns="mean", errors="ignore").to_numpy(float))
+            self._error_cache[i] = (list(px.index), px.to_numpy(float), mm)
+        return self._error_cache[i]
+
+    def frame_html(self, i: int, methods: Sequence[str], picks: Sequence[int], method_text: str,
+                   landmark_text: str) -> str:
+        """Image and error table of scan ``i`` with ``methods`` and landmarks ``picks`` drawn."""
+        cohort = self.cohort
+        names = list(cohort.landmark_names)
+        png = frame_png(cohort.masks[i], cohort.landmarks[i], {m: self.estimates[m][i] for m in methods},
+                        landmarks=picks, scale=self.scale)
+        order, px, mm = self._errors(i)
+        cols = list(picks)
+        rows = [order.index(m) for m in methods if np.isfinite(px[order.index(m), cols]).any()]
+        header = f"scan {cohort.ids[i]} · {method_text} · {landmark_text}"
+        if methods and not rows:
+            header += " (no estimate for this scan)"
+        table = _errors_html(header, [order[r] for r in rows], [names[j] for j in cols],
+                             px[np.ix_(rows, cols)], None if mm is None else mm[np.ix_(rows, cols)], cohort.task)
+        height, width = (s * self.scale for s in cohort.masks[i].shape)
+        image = (f"<img src='data:image/png;base64,{base64.b64encode(png).decode()}' width='{width}' "
+                 f"height='{height}' alt='{html.escape(header)}'>")
+        return f"<div class='lmv-frame'>{image}{table}</div>"
 
 
 class OverlayViewer:
     """Flip through binarized scans with ground truth, each method's estimate and the errors.
+
+    Every choice of scan (slider), method (dropdown: all methods, each method, ground truth only) and
+    landmark (dropdown: all landmarks, each landmark) is a precomputed frame, and the selectors are
+    linked to the frames' stacks on the JavaScript side (:func:`ipywidgets.jslink`), so the viewer
+    works the same live in Jupyter and in the static HTML book without a kernel.
 
     Parameters
     ----------
@@ -246,19 +303,24 @@ class OverlayViewer:
         scans (from :func:`landmarklib.scans.load_cohort`) and the long prediction table(s) of
         :mod:`landmarklib.evaluation.results`; scans are matched by subject id, landmarks by name.
     methods, landmarks
-        Initial selection (default: every method with predictions, every landmark).
+        The methods and (per task) landmarks offered (default: every method with predictions, every
+        landmark).
     scale
         Integer upscaling of the patch in the frames (3: 288 x 288 px for hands).
     max_scans
-        Keep only the first ``max_scans`` scans of each dataset (bounds the size of the saved page).
+        Keep only the first ``max_scans`` scans of each dataset (``None``: all). Frames per scan are
+        (methods + 2) x (landmarks + 1): 48 for hands, 80 for bodies, ~2 kB each in the saved page,
+        so the default (:data:`DEFAULT_MAX_SCANS`) keeps a hands + bodies viewer near 2 MB. The
+        widget says how many of how many scans it shows.
 
     Attributes
     ----------
     widget
         The :class:`ipywidgets.Tab` (one tab per dataset); displaying the viewer displays it.
     panels
-        ``{title: panel}`` with each panel's ``slider``, ``stack``, ``images``, ``methods``,
-        ``landmarks`` and ``links`` (the JS-side links).
+        ``{title: panel}`` with each panel's selectors ``method``, ``landmark``, ``slider``, the
+        precomputed ``frames[a][b][i]``, the stacks (``stack``, ``landmark_stacks``, ``scan_stacks``)
+        and ``links`` (the JS-side links).
 
     Examples
     --------
@@ -273,26 +335,39 @@ class OverlayViewer:
         methods: Sequence[str] | None = None,
         landmarks: Mapping[str, Sequence[str]] | None = None,
         scale: int = 3,
-        max_scans: int | None = None,
+        max_scans: int | None = DEFAULT_MAX_SCANS,
     ) -> None:
         if not datasets:
             raise LandmarkError("OverlayViewer needs at least one dataset: {title: (cohort, predictions)}")
+        if max_scans is not None and max_scans < 1:
+            raise LandmarkError(f"max_scans={max_scans!r}: give a positive number of scans, or None for all")
+        unknown = sorted(set(methods or ()) - set(METHODS))
+        if unknown:
+            raise LandmarkError(f"unknown methods {unknown}; use some of {list(METHODS)}")
         self.panels: dict[str, _Dataset] = {}
         for title, (cohort, predictions) in datasets.items():
             if len(cohort) == 0:
                 raise LandmarkError(f"dataset {title!r} has no scans")
-            if max_scans is not None:
-                cohort = cohort.subset(slice(0, max_scans))
             self.panels[title] = _Dataset(title, cohort, predictions, scale=scale, methods=methods,
-                                          landmarks=(landmarks or {}).get(cohort.task))
+                                          landmarks=(landmarks or {}).get(cohort.task), max_scans=max_scans)
         self.widget = widgets.Tab([p.widget for p in self.panels.values()], titles=list(self.panels))
 
     def _repr_mimebundle_(self, **kwargs):  # displayed as its widget
         return self.widget._repr_mimebundle_(**kwargs)
 
+    @property
+    def n_frames(self) -> int:
+        """Number of precomputed frames over all datasets."""
+        return sum(len(leaves) for p in self.panels.values() for row in p.frames for leaves in row)
+
     def embedded_bytes(self) -> int:
-        """Total size of the PNG frames the saved widget state carries."""
-        return sum(len(im.value) for p in self.panels.values() for im in p.images)
+        """Size in bytes of the viewer's saved widget state (every model, frames and links included).
+
+        This is what the notebook's metadata and the built page carry for the viewer (JSON, images as
+        base64 data URIs).
+        """
+        state = dependency_state(self.widget, drop_defaults=False)  # adds the links between its widgets
+        return len(json.dumps(state, separators=(",", ":")))
 
 
 def load_cohorts(cfg: Mapping[str, object], tasks: Sequence[str] = ("hand", "body")) -> tuple[dict[str, LandmarkSet], list[str]]:
