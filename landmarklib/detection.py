@@ -16,8 +16,9 @@ Depth, per task (a choice; the paper infers depth for the hands only):
 
 * hand: the depth CNN of the paper's depth experiment (Sec. 3, Fig. 4), fine-tuned on all MR hands;
 * body: no depth model exists, so the depth of a landmark is the **silhouette's mid-depth** along its
-  ray: half-way between the first and the last voxel above the air threshold, the CT table's layers
-  excluded (:func:`landmarklib.scans.world.silhouette_mid_depth`). The body's landmarks are joint
+  ray: the middle of the first body part the ray meets (first voxel above the air threshold to the
+  next gap; the CT table's layers dropped and enclosed air such as the lungs filled;
+  :func:`landmarklib.scans.world.silhouette_mid_depth`). The body's landmarks are joint
   centres or tips of limbs, which lie near the middle of the body part in the antero-posterior
   direction; the book reports the error this gives (``book/08_detect.ipynb``).
 
@@ -51,7 +52,7 @@ from .provenance import atomic_path, provenance, write_json
 from .scans.binarize import Patch, Projection, binarize_volume, reorient, to_patch
 from .scans.io import LANDMARK_SUFFIXES, _stem, load_nifti, read_landmarks, write_mrk_json
 from .scans.simulate import COHORTS
-from .scans.world import ScanGeometry, patch_to_image, silhouette_mid_depth, table_layers
+from .scans.world import ScanGeometry, patch_to_image, silhouette_mid_depth, solid_body
 
 __all__ = ["BUNDLE_KIND", "DEPTH_SOURCES", "Detector", "bundle_path", "data_fingerprint", "build_bundle",
            "save_bundle", "load_bundle", "find_bundle", "check_modality", "prepare_scan", "detect",
@@ -400,8 +401,8 @@ def _mid_depth(data: np.ndarray, affine: np.ndarray, scan: PreparedScan, px: np.
     """:func:`silhouette_mid_depth` at ``(k, 2)`` patch pixels of one scan (CT table layers excluded)."""
     view, _, _ = reorient(data, affine)
     proj = scan.projection
-    skip = table_layers(view, proj.threshold, proj.mask) if table_min_mm > 0 else None
-    return silhouette_mid_depth(view, proj.threshold, proj.mask, patch_to_image(px, scan.geometry), skip_layers=skip)
+    inside = solid_body(view, proj.threshold, proj.mask, table=table_min_mm > 0)
+    return silhouette_mid_depth(inside, proj.mask, patch_to_image(px, scan.geometry))
 
 
 # --------------------------------------------------------------------------------------------------

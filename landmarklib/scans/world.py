@@ -31,7 +31,7 @@ from ..geometry import Similarity
 from .binarize import Patch, view_transform
 
 __all__ = ["ScanGeometry", "patch_to_image", "image_to_view", "view_to_voxel", "voxel_to_world", "patch_to_world",
-           "silhouette_mid_depth", "table_layers"]
+           "silhouette_mid_depth", "solid_body", "table_layers"]
 
 
 @dataclass(frozen=True)
@@ -110,49 +110,58 @@ def patch_to_world(points_px: np.ndarray, depth: np.ndarray, geometry: ScanGeome
     return voxel_to_world(view_to_voxel(image_to_view(image, depth), geometry), geometry.affine)
 
 
-def silhouette_mid_depth(
-    view: np.ndarray, threshold: float, mask: np.ndarray, points_image: np.ndarray, *, skip_layers: np.ndarray | None = None
-) -> np.ndarray:
-    """Depth half-way between the first and the last voxel above ``threshold`` on the ray of each point.
+def silhouette_mid_depth(inside: np.ndarray, mask: np.ndarray, points_image: np.ndarray) -> np.ndarray:
+    """Depth half-way through the first body part on the ray of each point.
 
     The estimate of a landmark's depth where no depth model exists (the body task: the paper infers
-    depth for the hands only). A point whose ray misses the silhouette ``mask`` takes the ray of the
-    nearest silhouette pixel.
+    depth for the hands only): on the ray of the point, the first run of ``inside`` voxels (from the
+    first one to the next gap) and its middle. A point whose ray misses the silhouette ``mask`` takes
+    the ray of the nearest silhouette pixel.
 
     Parameters
     ----------
-    view
-        ``(H, W, D)`` reoriented volume (:func:`landmarklib.scans.binarize.reorient`).
-    threshold
-        The air threshold the silhouette was made with.
+    inside
+        ``(H, W, D)`` bool, the reoriented volume above the air threshold (:func:`solid_body` fills
+        enclosed air such as the lungs and drops the CT table's layers).
     mask
         ``(H, W)`` bool silhouette (after table removal).
     points_image
         ``(k, 2)`` image pixels ``(x, y)``.
-    skip_layers
-        ``(D,)`` bool depth layers to ignore (the CT table, see :func:`table_layers`).
 
     Returns
     -------
     ndarray
-        ``(k,)`` depth in voxels, ``d + 0.5`` convention.
+        ``(k,)`` depth in voxels, ``d + 0.5`` convention (``NaN`` where the ray holds nothing).
     """
     from scipy import ndimage
 
-    h, w, _ = view.shape
+    h, w, _ = inside.shape
     pts = np.asarray(points_image, dtype=np.float64).reshape(-1, 2)
     cols = np.clip(np.floor(pts[:, 0]).astype(int), 0, w - 1)
     rows = np.clip(np.floor(pts[:, 1]).astype(int), 0, h - 1)
     _, (near_r, near_c) = ndimage.distance_transform_edt(~mask, return_indices=True)
     rows, cols = near_r[rows, cols], near_c[rows, cols]
-    out = np.empty(len(pts))
+    out = np.full(len(pts), np.nan)
     for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
-        above = view[r, c] > threshold
-        if skip_layers is not None:
-            above &= ~skip_layers
-        hits = np.flatnonzero(above)
-        out[i] = (hits[0] + hits[-1]) / 2 + 0.5 if hits.size else np.nan
+        ray = inside[r, c]
+        if not ray.any():
+            continue
+        first = int(np.argmax(ray))
+        gap = np.flatnonzero(~ray[first:])
+        last = first + (int(gap[0]) - 1 if gap.size else len(ray) - first - 1)
+        out[i] = (first + last) / 2 + 0.5
     return out
+
+
+def solid_body(view: np.ndarray, threshold: float, mask: np.ndarray, *, table: bool) -> np.ndarray:
+    """``(H, W, D)`` bool: above ``threshold``, the CT table's layers dropped (``table``,
+    :func:`table_layers`), enclosed air (lungs) filled (:func:`scipy.ndimage.binary_fill_holes`)."""
+    from scipy import ndimage
+
+    above = view > threshold
+    if table:
+        above &= ~table_layers(view, threshold, mask)[None, None, :]
+    return ndimage.binary_fill_holes(above)
 
 
 def table_layers(view: np.ndarray, threshold: float, mask: np.ndarray) -> np.ndarray:
