@@ -274,3 +274,22 @@ def test_end_to_end_detect_with_a_tiny_trained_bundle(tmp_path, capsys):
     # a second run gets a new folder, never the first one's files
     assert main(["detect", str(folder), "--task", "hand", "--profile", "quick"]) == 0
     assert (tmp_path / "hands_landmarks-2" / "landmarks.csv").is_file()
+
+
+def test_mid_depth_takes_the_first_body_part_with_lungs_filled_and_table_dropped():
+    from landmarklib.scans.world import silhouette_mid_depth, solid_body
+
+    d = 40
+    view = np.full((5, 5, d), -1000.0)
+    view[1:4, 1:4, 5:25] = 40.0  # a trunk, depth voxels 5..24
+    view[2, 2, 10:15] = -850.0  # an enclosed lung
+    view[:, :, 30:32] = 250.0  # the table's plate, beside the trunk too
+    mask = np.zeros((5, 5), bool)
+    mask[1:4, 1:4] = True
+    inside = solid_body(view, -400.0, mask, table=True)
+    assert inside[2, 2, 12] and not inside[0, 0, 30] and not inside[2, 2, 30]
+    # centre ray (through the lung) and a point off the silhouette (nearest ray): middle of 5..24
+    got = silhouette_mid_depth(inside, mask, np.array([[2.5, 2.5], [0.2, 0.2]]))
+    np.testing.assert_allclose(got, [15.0, 15.0])
+    # without filling, the lung's gap ends the first body part early
+    assert silhouette_mid_depth(view > -400, mask, np.array([[2.5, 2.5]]))[0] == pytest.approx(7.5)
