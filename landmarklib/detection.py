@@ -481,7 +481,7 @@ def detect(
     from tqdm.auto import tqdm
 
     task = parse_task(task)
-    scan_dir = Path(scan_dir).expanduser()
+    scan_dir = Path(scan_dir).expanduser().resolve()
     if not scan_dir.is_dir():
         raise LandmarkError(f"{scan_dir}: no such folder; pass a folder of *.nii(.gz) scans")
     bundle = find_bundle(task, profile=profile, model=model, renders_dir=renders_dir)
