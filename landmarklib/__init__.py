@@ -30,7 +30,8 @@ from .profiles import PROFILES, resolve
 __version__ = "0.1.0"
 
 _SUBPACKAGES = ("synth", "scans", "models", "engine", "experiments", "evaluation", "viz",
-                "data", "geometry", "landmarks", "paper", "paths", "profiles", "provenance", "notebook")
+                "data", "geometry", "landmarks", "paper", "paths", "profiles", "provenance", "notebook",
+                "detection")
 #: public name -> the module that defines it (imported on first access)
 _LAZY = {
     "LandmarkSet": "data",
@@ -42,6 +43,7 @@ _LAZY = {
     "ensure_folds": "engine",
     "load_cohort": "scans",
     "load_renders": "synth",
+    "detect": "detection",
 }
 
 __all__ = ["LandmarkError", "Config", "configure", "PROFILES", "resolve", "__version__", *_SUBPACKAGES, *_LAZY]

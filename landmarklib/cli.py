@@ -7,6 +7,7 @@ Examples
 ``python -m landmarklib run -p seed 3 -p hand_renders 500``
 ``python -m landmarklib book --profile quick``           run, then build ``_build/html``
 ``python -m landmarklib profiles``                       print the profile table
+``python -m landmarklib detect SCANS --task hand``      landmarks for your own scans (3D Slicer files)
 """
 
 from __future__ import annotations
@@ -180,8 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             p.add_argument("--no-execute", action="store_true", help="build from the last executed copies")
     sub.add_parser("profiles", help="print the profile table")
+    _add_detect_parser(sub)
     args = parser.parse_args(argv)
     try:
+        if args.command == "detect":
+            return _run_detect(args)
         if args.command == "profiles":
             import pandas as pd
 
@@ -193,6 +197,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             execute_notebooks(args.profile, only=args.only, overrides=overrides)
         else:
             build_book(args.profile, overrides=overrides, execute=not args.no_execute)
+    except LandmarkError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# detect: landmarks for a folder of the user's scans (logic in landmarklib.detection)
+# ----------------------------------------------------------------------------------------------
+def _add_detect_parser(sub: Any) -> None:
+    p = sub.add_parser("detect", help="detect landmarks on a folder of NIfTI scans, write 3D Slicer files")
+    p.add_argument("scan_dir", help="folder of *.nii / *.nii.gz volumes (landmark files beside them optional)")
+    p.add_argument("--task", required=True, choices=("hand", "body"), help="hand (MR) or body (CT)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--profile", default=None, help=f"use this profile's trained bundle (default {DEFAULT_PROFILE})")
+    which.add_argument("--model", default=None, help="a detector bundle file (detector-<task>.pt)")
+    p.add_argument("--out", default=None, help="output folder (default: a new <scan_dir>_landmarks beside it)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+
+def _run_detect(args: argparse.Namespace) -> int:
+    from .detection import detect
+
+    try:
+        detect(args.scan_dir, args.task, profile=args.profile, model=args.model, out=args.out, device=args.device)
     except LandmarkError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

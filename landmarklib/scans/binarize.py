@@ -39,7 +39,7 @@ from scipy import ndimage
 from ..errors import LandmarkError
 from ..geometry import Similarity, bbox_of_mask, fit_transform, patch_size, warp_mask
 
-__all__ = ["VIEW_AXCODES", "CT_THRESHOLD_HU", "MR_THRESHOLD_FRACTION", "reorient", "air_threshold", "Projection", "remove_table", "project", "binarize_volume", "Patch", "to_patch"]
+__all__ = ["VIEW_AXCODES", "CT_THRESHOLD_HU", "MR_THRESHOLD_FRACTION", "view_transform", "reorient", "air_threshold", "Projection", "remove_table", "project", "binarize_volume", "Patch", "to_patch"]
 
 #: Array axes after :func:`reorient`: rows towards Inferior, columns towards Left, depth towards Posterior.
 VIEW_AXCODES = ("I", "L", "P")
@@ -47,6 +47,13 @@ VIEW_AXCODES = ("I", "L", "P")
 CT_THRESHOLD_HU = -400.0
 #: Default MR threshold, as a fraction of the volume's 99.5th intensity percentile.
 MR_THRESHOLD_FRACTION = 0.25
+
+
+def view_transform(affine: np.ndarray) -> np.ndarray:
+    """The ``(3, 2)`` nibabel orientation transform from a file's array axes to the camera frame
+    :data:`VIEW_AXCODES` (used by :func:`reorient`; inverted by :mod:`landmarklib.scans.world`)."""
+    start = nib.orientations.io_orientation(affine)
+    return nib.orientations.ornt_transform(start, nib.orientations.axcodes2ornt(VIEW_AXCODES))
 
 
 def reorient(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,9 +76,7 @@ def reorient(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarr
     spacing : ndarray
         ``(3,)`` mm per voxel along (row, column, depth).
     """
-    start = nib.orientations.io_orientation(affine)
-    target = nib.orientations.axcodes2ornt(VIEW_AXCODES)
-    transform = nib.orientations.ornt_transform(start, target)
+    transform = view_transform(affine)
     view = nib.orientations.apply_orientation(data, transform)
     view_affine = affine @ nib.orientations.inv_ornt_aff(transform, data.shape)
     spacing = np.sqrt((view_affine[:3, :3] ** 2).sum(axis=0))
