@@ -21,7 +21,7 @@ from ..evaluation.metrics import bootstrap_ci, paper_summary, ratio_ci
 from ..evaluation.results import METHODS, REGISTRY, method_label
 from ..landmarks import landmark_names
 
-__all__ = ["MUCH", "C6_LIMIT", "C6_STRONGER", "VERDICTS", "Comparison", "Claim", "CLAIMS", "claim", "less", "compare", "claims_detail", "claims_table"]
+__all__ = ["MUCH", "C6_LIMIT", "C6_STRONGER", "VERDICTS", "Comparison", "Claim", "CLAIMS", "claim", "less", "ratio_verdict", "compare", "claims_detail", "claims_table"]
 
 #: Factor that turns "worse" into "much worse" and "a gain" into "a large gain" (see module docstring).
 MUCH: float = 1.25
@@ -184,6 +184,22 @@ def _paper_value(task: str, weights: Weights, paper: pd.DataFrame) -> float:
         return np.nan
 
 
+def ratio_verdict(low: float, high: float, limit: float, stronger: float | None = None) -> tuple[str, str]:
+    """Verdict and note of a ratio comparison from its CI: holds below ``limit``, does not hold above,
+    else inconclusive; note ``"stronger than claimed"`` when the CI lies below ``stronger``, ``"no
+    reduction"`` when it lies at or above 1.
+
+    Examples
+    --------
+    >>> ratio_verdict(0.30, 0.37, C6_LIMIT, C6_STRONGER)
+    ('holds', '')
+    >>> ratio_verdict(0.85, 1.05, C6_LIMIT, C6_STRONGER)
+    ('does not hold', '')
+    """
+    note = "stronger than claimed" if stronger is not None and high < stronger else "no reduction" if low >= 1 else ""
+    return _verdict(low - limit, high - limit), note
+
+
 def _verdict(low: float, high: float) -> str:
     if not (np.isfinite(low) and np.isfinite(high)):
         return "inconclusive"
@@ -234,14 +250,13 @@ def compare(
     a, b = lhs[common].to_numpy(float), rhs[common].to_numpy(float)
     if ratio:
         value, low, high = ratio_ci(a, b, n_resamples=n_resamples, seed=seed)
-        stronger = comparison.ratio_stronger
-        row["note"] = ("stronger than claimed" if stronger is not None and high < stronger
-                       else "no reduction" if low >= 1 else "")
+        verdict, row["note"] = ratio_verdict(low, high, bound, comparison.ratio_stronger)
     else:
         value = float((a - b).mean()) if len(a) else np.nan
         low, high = bootstrap_ci(a - b, n_resamples=n_resamples, seed=seed)
+        verdict = _verdict(low, high)
     row.update(lhs=float(a.mean()) if len(a) else np.nan, rhs=float(b.mean()) if len(b) else np.nan,
-               value=value, ci_low=low, ci_high=high, verdict=_verdict(low - bound, high - bound))
+               value=value, ci_low=low, ci_high=high, verdict=verdict)
     return row
 
 
