@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
+from landmarklib import evaluation as ev
 from landmarklib import resolve
 from landmarklib.data import LandmarkSet
-from landmarklib import evaluation as ev
 from landmarklib.engine import training
 from landmarklib.engine.folds import make_folds
 from landmarklib.errors import LandmarkError
