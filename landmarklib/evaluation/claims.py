@@ -226,7 +226,7 @@ def compare(
         ``ratio_limit``), ``note``, ``paper_lhs, paper_rhs, paper_value`` (the same from the paper's
         figure means) and ``paper_verdict`` (the paper gives no spread: only the side of the bound).
     """
-    paper = paper_summary() if paper is None else paper
+    paper = paper_summary(None) if paper is None else paper
     ratio = comparison.ratio_limit is not None
     bound = comparison.ratio_limit if ratio else 0.0
     lhs = _per_scan(errors, comparison.task, comparison.lhs, comparison.column)
@@ -264,7 +264,7 @@ def claims_detail(
     errors: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0, claims: Sequence[Claim] = CLAIMS
 ) -> pd.DataFrame:
     """Every comparison of every claim, one row each (see :func:`compare`), with a ``claim`` column."""
-    paper = paper_summary()
+    paper = paper_summary(None)
     rows = [
         {"claim": claim.id, **compare(errors, c, n_resamples=n_resamples, seed=seed, paper=paper)}
         for claim in claims for c in claim.comparisons
@@ -348,7 +348,7 @@ def claims_table(
         bootstrap CI and verdict; the same from the paper's means.
     """
     detail = claims_detail(errors, n_resamples=n_resamples, seed=seed, claims=claims) if detail is None else detail
-    paper = paper_summary()
+    paper = paper_summary(None)
     rows = []
     for claim in claims:
         part = detail[detail["claim"] == claim.id]

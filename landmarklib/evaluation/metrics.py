@@ -304,7 +304,7 @@ def beside_paper(summary: pd.DataFrame, figure: str) -> pd.DataFrame:
     return summary.assign(paper=paper.reindex(keys).to_numpy())
 
 
-def paper_summary(figure: str | None = None) -> pd.DataFrame:
+def paper_summary(figure: str | None = "fig2") -> pd.DataFrame:
     """The paper's values as a table shaped like :func:`summarize` (``mean`` only).
 
     ``figure``: ``"fig2"`` (landmark error, px in the paper's unstated frame), ``"fig4"`` (depth
