@@ -5,12 +5,16 @@ import pandas as pd
 import pytest
 import torch
 
+from landmarklib import evaluation as ev
 from landmarklib import resolve
 from landmarklib.data import LandmarkSet
+from landmarklib.engine import training
 from landmarklib.engine.folds import make_folds
 from landmarklib.errors import LandmarkError
+from landmarklib.evaluation.results import predictions_frame, read_predictions
 from landmarklib.experiments import depth as dp
 from landmarklib.paths import subdir
+from landmarklib.scans import depth_spread
 
 
 def _hand_set(n: int = 9, *, seed: int = 0, scale: float = 1.0, subjects: int | None = None) -> LandmarkSet:
@@ -104,63 +108,36 @@ def test_baseline_uses_all_images_of_a_training_subject_and_refuses_missing_subj
     folds = [{"train": ["a"], "test": ["b", "c"]}, {"train": ["b", "c"], "test": ["a"]}]
     pred, _ = dp.mean_depth_baseline(d, ids, folds)
     np.testing.assert_allclose(pred[:, 0], [15, 15, 1, 1])
-    with pytest.raises(LandmarkError, match="no test fold"):
+    with pytest.raises(LandmarkError, match="in no fold"):
         dp.mean_depth_baseline(d, ["a", "a", "b", "z"], folds)
 
 
-def test_depth_spread():
-    d = np.array([[1.0, 0.0], [3.0, 0.0], [5.0, 0.0]])
-    spread = dp.depth_spread(d, ["thumb", "index"])
-    assert spread["std"].tolist() == pytest.approx([2.0, 0.0])
-    assert spread["expected_mae"][0] == pytest.approx(2.0 * np.sqrt(2 / np.pi))
 
-
-@pytest.mark.parametrize(
-    ("ratio", "lo", "hi", "verdict", "note"),
-    [
-        (0.33, 0.30, 0.37, "holds", ""),
-        (0.40, 0.17, 0.60, "holds", ""),
-        (0.10, 0.08, 0.12, "holds", "stronger than claimed"),
-        (0.10, 0.08, 0.20, "holds", ""),
-        (0.60, 0.50, 0.70, "inconclusive", ""),  # CI straddles 2/3
-        (0.80, 0.70, 0.90, "does not hold", ""),  # a reduction, but nowhere near a third
-        (0.95, 0.85, 1.05, "does not hold", ""),
-        (1.20, 1.10, 1.30, "does not hold", "no reduction"),
-    ],
-)
-def test_c6_verdict_rule(ratio, lo, hi, verdict, note):
-    assert dp.c6_verdict(ratio, lo, hi) == (verdict, note)
-
-
-def test_c6_verdict_refuses_inconsistent_ci():
-    with pytest.raises(LandmarkError):
-        dp.c6_verdict(0.5, 0.6, 0.7)
-    with pytest.raises(LandmarkError):
-        dp.c6_verdict(float("nan"), 0.6, 0.7)
-
-
-def test_ratio_with_ci_hand_made():
-    rng = np.random.default_rng(0)
-    base = rng.uniform(2, 4, size=(60, 5))
-    ratio, lo, hi = dp.ratio_with_ci(base / 3, base, n_resamples=200)
-    assert ratio == pytest.approx(1 / 3) and lo == pytest.approx(1 / 3) and hi == pytest.approx(1 / 3)
-    ratio, lo, hi = dp.ratio_with_ci(rng.uniform(0, 2, size=(60, 5)), base, n_resamples=200)
-    assert lo < ratio < hi
+def test_depth_spread_is_the_cohort_table_with_the_papers_values():
+    s = _hand_set(3)
+    s.landmark_depth[:] = np.array([[1.0], [3.0], [5.0]])  # every fingertip: 1, 3, 5
+    spread = depth_spread(s, depth_mm=2.0)
+    assert spread["std"].tolist() == pytest.approx([2.0] * 5)
+    assert spread["expected_mae"]["thumb"] == pytest.approx(2.0 * np.sqrt(2 / np.pi))
+    assert spread["std (mm)"]["pinky"] == pytest.approx(4.0)
+    assert spread["paper std"]["pinky"] == pytest.approx(3.137) and np.isnan(spread["paper std"]["index"])
 
 
 def _frames(real, cnn_depth, cnn_px=None):
+    """Prediction rows of both Fig. 4 methods (the shared table): baseline = the cohort mean."""
     fold = np.zeros(len(real), int)
     base = np.repeat(real.landmark_depth.mean(axis=0, keepdims=True), len(real), axis=0)
     cnn_px = real.landmarks + 1.0 if cnn_px is None else cnn_px
-    return pd.concat(
-        [
-            dp.depth_frame(method="mean depth", fold=fold, samples=real, depth_pred=base),
-            dp.depth_frame(
-                method="CNN(depth)", fold=fold, samples=real, depth_pred=cnn_depth, pred_px=cnn_px
-            ),
-        ],
-        ignore_index=True,
-    )
+    common = dict(task="hand", fold=fold, subjects=real.ids, true_px=real.landmarks, mm_per_px=real.mm_per_px,
+                  depth_true=real.landmark_depth)
+    return pd.concat([predictions_frame(method="mean depth", pred_px=None, depth_pred=base, **common),
+                      predictions_frame(method="CNN(depth)", pred_px=cnn_px, depth_pred=cnn_depth, **common)],
+                     ignore_index=True)
+
+
+def _c6(frame, n_resamples=200):
+    detail = ev.claims_detail(ev.landmark_errors(frame), n_resamples=n_resamples, claims=[ev.claim("C6")])
+    return detail.iloc[0]
 
 
 def test_claim_c6_and_fig4_table_on_hand_made_errors():
@@ -168,50 +145,38 @@ def test_claim_c6_and_fig4_table_on_hand_made_errors():
     base_err = np.abs(real.landmark_depth - real.landmark_depth.mean(axis=0))
     cnn = real.landmark_depth + base_err / 3 * np.sign(np.random.default_rng(0).normal(size=base_err.shape))
     frame = _frames(real, cnn)
-    c6 = dp.claim_c6(frame, n_resamples=200)
-    assert c6["ours"] == pytest.approx(1 / 3, rel=1e-6)
-    assert c6["paper"] == pytest.approx(
+    c6 = _c6(frame)
+    assert c6["statistic"] == "ratio" and c6["value"] == pytest.approx(1 / 3, rel=1e-6)
+    assert c6["paper_value"] == pytest.approx(
         np.mean([0.90, 0.91, 0.85, 0.83, 0.84]) / np.mean([2.62, 2.60, 2.60, 2.59, 2.58])
     )
-    assert (c6["verdict"], c6["note"]) == ("holds", "")
+    assert (c6["verdict"], c6["note"], c6["paper_verdict"]) == ("holds", "", "holds")
     table = dp.fig4_table(frame, n_resamples=200)
     assert table["method"].tolist()[:5] == ["mean depth"] * 5
     assert table["landmark"].tolist()[:5] == ["thumb", "index", "middle", "ring", "pinky"]
-    assert (table["ci_low"] <= table["mae"]).all() and (table["mae"] <= table["ci_high"]).all()
-    assert table.loc[0, "paper"] == pytest.approx(2.62)
-    np.testing.assert_allclose(table["mae"][:5], base_err.mean(axis=0), rtol=1e-6)
+    assert (table["ci_low"] <= table["mean"]).all() and (table["mean"] <= table["ci_high"]).all()
+    assert table.loc[0, "paper"] == pytest.approx(2.62) and (table["unit"] == "voxel").all()
+    np.testing.assert_allclose(table["mean"][:5], base_err.mean(axis=0), rtol=1e-6)
+
+
+def test_c6_is_not_evaluated_without_the_baseline():
+    real = _hand_set(6)
+    frame = _frames(real, real.landmark_depth)
+    c6 = _c6(frame[frame["method"] == "CNN(depth)"], n_resamples=50)
+    assert c6["verdict"].startswith("not evaluated") and "mean depth" in c6["verdict"]
 
 
 def test_compare_2d_signs():
     real = _hand_set(12, seed=2)
     frame = _frames(real, real.landmark_depth, cnn_px=real.landmarks + np.array([3.0, 4.0]))  # 5 px off
-    binary = dp.depth_frame(
-        method="CNN(depth)",
-        fold=0,
-        samples=real,
-        depth_pred=real.landmark_depth,
-        pred_px=real.landmarks + np.array([6.0, 8.0]),
-    ).assign(method="CNN(ft)")  # 10 px off
-    table = dp.compare_2d(frame, binary.drop(columns=["depth_true", "depth_pred"]), n_resamples=100)
+    binary = predictions_frame(task="hand", method="CNN(ft)", fold=0, subjects=real.ids,
+                               pred_px=real.landmarks + np.array([6.0, 8.0]), true_px=real.landmarks)  # 10 px
+    table = dp.compare_2d(pd.concat([frame, binary]), n_resamples=100)
     row = table.set_index("landmark").loc["all"]
     assert row["depth_px"] == pytest.approx(5) and row["binary_px"] == pytest.approx(10)
-    assert row["diff_px"] == pytest.approx(-5) and row["n"] == 60
-
-
-def test_write_and_read_depth_predictions(tmp_path):
-    real = _hand_set(6)
-    frame = _frames(real, real.landmark_depth)
-    params = {"profile": "quick", "seed": 0}
-    for _method, rows in frame.groupby("method"):
-        path = dp.write_depth_predictions(rows, params=params)
-        assert path.parent.name == "depth" and path.with_suffix(".json").is_file()
-    back = dp.read_depth_predictions("quick")
-    assert sorted(back["method"].unique()) == ["CNN(depth)", "mean depth"]
-    assert len(back) == len(frame)
-    with pytest.raises(LandmarkError, match="one depth table"):
-        dp.write_depth_predictions(frame, params=params)
-    with pytest.raises(LandmarkError, match="unknown depth method"):
-        dp.depth_frame(method="CNN(ft)", fold=0, samples=real, depth_pred=real.landmark_depth)
+    assert row["diff_px"] == pytest.approx(-5) and row["n"] == 12
+    with pytest.raises(LandmarkError, match="share no scan"):
+        dp.compare_2d(frame, n_resamples=10)
 
 
 class _Constant(torch.nn.Module):
@@ -232,26 +197,47 @@ def test_predict_maps_back_to_pixels_and_original_depth_units():
     np.testing.assert_allclose(px, np.broadcast_to([72.0, 24.0], (4, 5, 2)))
     _, stats = dp.normalize_depth(s.depth, s.masks)
     np.testing.assert_allclose(depth, np.repeat((stats.mean + stats.std)[:, None], 5, axis=1), rtol=1e-6)
+    _, depth = dp.predict_depth_cnn(_Constant(), s, offset=np.full(5, -1.0), device="cpu")  # 1 - 1 = 0
+    np.testing.assert_allclose(depth, np.repeat(stats.mean[:, None], 5, axis=1), rtol=1e-6)
+
+
+def test_transform_centres_on_the_training_mean_and_inverts_exactly():
+    s = _hand_set(8, scale=0.01)
+    _, targets, transform = dp.depth_inputs(s)
+    train, test = np.arange(5), np.arange(5, 8)
+    fitted = transform.fit(targets[train], train)
+    assert transform.offset is None  # fit returns a new transform
+    applied = fitted.apply(targets[train], train).reshape(5, 5, 3)
+    np.testing.assert_allclose(applied[..., 2].mean(axis=0), 0, atol=1e-6)  # centred on the training mean
+    np.testing.assert_array_equal(applied[..., :2], targets[train].reshape(5, 5, 3)[..., :2])  # x, y untouched
+    back = fitted.invert(fitted.apply(targets[test], test), test)  # test rows use their own stats
+    np.testing.assert_allclose(back, targets[test], rtol=1e-5, atol=1e-6)
+    _, normalised, stats = dp.depth_targets(s)  # the paper's targets: normalised, not centred
+    np.testing.assert_allclose(stats.invert(normalised.reshape(8, 5, 3)[..., 2]), s.landmark_depth, rtol=1e-5)
+    assert fitted.identity == transform.identity != dp.depth_inputs(_hand_set(8, seed=9))[2].identity
 
 
 def _tiny_model():
     return torch.nn.Sequential(torch.nn.AvgPool2d(8), torch.nn.Flatten(), torch.nn.Linear(144, 15))
 
 
+def _cfg():
+    return resolve("quick", {"seed": 0, "batch_size": 10, "pretrain_epochs": 2, "finetune_epochs": 3,
+                             "finetune_lr_drop_after": 5, "bootstrap": 100, "device": "cpu"})
+
+
 def test_run_depth_experiment_end_to_end_with_a_tiny_model():
     synthetic = _hand_set(40, seed=3, scale=0.01)
     real = _hand_set(12, seed=4)
-    cfg = resolve("quick", {"seed": 0, "batch_size": 10, "pretrain_epochs": 2, "finetune_epochs": 3,
-                            "finetune_lr_drop_after": 5, "bootstrap": 100, "device": "cpu"})
+    cfg = _cfg()
     out = dp.run_depth_experiment(cfg, synthetic, real, model_factory=_tiny_model)
-    assert set(out["frame"]["method"]) == set(dp.DEPTH_METHODS)
+    assert set(out["frame"]["method"]) == set(ev.DEPTH_METHODS)
     assert len(out["frame"]) == 2 * 12 * 5 and np.isfinite(out["frame"]["depth_pred"]).all()
-    assert all(p.is_file() for p in out["files"].values())
-    assert out["c6"]["verdict"] in dp.C6_VERDICTS
-    assert len(out["fig4"]) == 10 and len(out["spread"]) == 5
-    summary = dp.read_depth_summary("quick")
-    assert summary["c6"]["verdict"] == out["c6"]["verdict"] and summary["profile"] == "quick"
-    assert len(summary["fig4"]) == 10 and summary["n_real"] == 12
+    assert all(p.is_file() for p in out["files"].values()) and len(out["fig4"]) == 10
+    back = read_predictions("quick", task="hand", methods=ev.DEPTH_METHODS)  # the shared writer and reader
+    assert sorted(back["method"].unique()) == ["CNN(depth)", "mean depth"] and len(back) == 120
+    assert out["files"]["CNN(depth)"].parent.name == "predictions"
+    assert _c6(back, n_resamples=50)["verdict"] in ev.VERDICTS
     # folds are the shared ones: every subject tested once
     assert sorted(out["frame"]["fold"].unique()) == [0, 1, 2]
     again = dp.run_depth_experiment(cfg, synthetic, real, model_factory=_tiny_model)  # resumes: finished
@@ -261,24 +247,50 @@ def test_run_depth_experiment_end_to_end_with_a_tiny_model():
     pd.testing.assert_frame_equal(out["frame"], fresh["frame"])  # same seed, same numbers
 
 
+def test_killed_depth_cross_validation_resumes_its_finished_folds(monkeypatch):
+    real = _hand_set(12, seed=4)
+    cfg = _cfg()
+    folds = make_folds(real.ids, "hand", seed=0)
+    torch.manual_seed(0)
+    pretrained = _tiny_model()
+    calls = []
+    real_fit = training.fit
+
+    def dying_fit(*args, **kwargs):
+        calls.append(kwargs["desc"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed while fold 2 trains
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr("landmarklib.engine.crossval.fit", dying_fit)
+    with pytest.raises(KeyboardInterrupt):
+        dp.cross_validate_depth(pretrained, real, folds, cfg)
+    calls.clear()
+    monkeypatch.setattr("landmarklib.engine.crossval.fit", lambda *a, **k: calls.append(k["desc"]) or real_fit(*a, **k))
+    resumed, _ = dp.cross_validate_depth(pretrained, real, folds, cfg)
+    assert calls == ["fold 2/3", "fold 3/3"]  # fold 1 came from its .npz
+    shutil.rmtree(subdir("models"))
+    fresh, _ = dp.cross_validate_depth(pretrained, real, folds, cfg)
+    pd.testing.assert_frame_equal(resumed, fresh)
+    other = _tiny_model()  # other starting weights: the finished folds are refused, not reused
+    with pytest.raises(LandmarkError, match="another fold"):
+        dp.cross_validate_depth(other, real, folds, cfg)
+
+
+def test_depth_cross_validation_refuses_overlapping_folds_before_training():
+    real = _hand_set(9)
+    folds = [{"train": list(real.ids[3:]), "test": list(real.ids[:4])},  # s003 in train and test
+             {"train": list(real.ids[:3]), "test": list(real.ids[3:])}]
+    with pytest.raises(LandmarkError, match="overlap"):
+        dp.cross_validate_depth(_tiny_model(), real, folds, _cfg())
+    assert not subdir("models").exists() or not any(subdir("models").rglob("*.npz"))
+
+
 def test_folds_helper_is_consistent_with_make_folds():
     ids = [f"s{i}" for i in range(9)]
     folds = make_folds(ids, "hand", seed=0)
     _, fold = dp.mean_depth_baseline(np.zeros((9, 5)), ids, folds)
     assert sorted(np.bincount(fold).tolist()) == [3, 3, 3]
-
-
-def test_pairing_handles_several_images_per_subject():
-    real = _hand_set(12, seed=5, subjects=4)  # 3 images per subject
-    err = np.arange(12, dtype=float)[:, None] + np.zeros((1, 5))
-    frame = _frames(real, real.landmark_depth + err, cnn_px=real.landmarks + err[..., None] * [1.0, 0.0])
-    binary = frame[frame["method"] == "CNN(depth)"].assign(method="CNN(ft)", x_pred=lambda f: f["x_true"])
-    table = dp.compare_2d(frame, binary, n_resamples=50).set_index("landmark")
-    assert table.loc["all", "n"] == 60  # paired image by image, no cross product
-    assert table.loc["all", "diff_px"] == pytest.approx(err.mean())
-    c6 = dp.claim_c6(frame, n_resamples=50)
-    base = np.abs(real.landmark_depth - real.landmark_depth.mean(axis=0)).mean()
-    assert c6["ours"] == pytest.approx(err.mean() / base)
 
 
 def test_targets_map_back_and_chunking_changes_nothing():
@@ -291,17 +303,3 @@ def test_targets_map_back_and_chunking_changes_nothing():
     px, depth = dp.outputs_to_predictions(targets, stats)
     np.testing.assert_allclose(px, s.landmarks, atol=1e-4)
     np.testing.assert_allclose(depth, s.landmark_depth, rtol=1e-5)
-
-
-def test_depth_offset_and_shift_touch_only_the_depth_outputs():
-    s = _hand_set(6)
-    _, targets, _ = dp.depth_targets(s)
-    offset = dp.depth_offset(targets)
-    centred = dp.shift_depth(targets, offset)
-    t, c = targets.reshape(6, 5, 3), centred.reshape(6, 5, 3)
-    np.testing.assert_array_equal(t[..., :2], c[..., :2])
-    np.testing.assert_allclose(c[..., 2].mean(axis=0), 0, atol=1e-6)
-    np.testing.assert_allclose(dp.shift_depth(centred, offset, +1), targets, atol=1e-6)
-    _, depth = dp.predict_depth_cnn(_Constant(), s, offset=np.full(5, -1.0), device="cpu")  # 1 - 1 = 0
-    _, stats = dp.normalize_depth(s.depth, s.masks)
-    np.testing.assert_allclose(depth, np.repeat(stats.mean[:, None], 5, axis=1), rtol=1e-6)

@@ -95,15 +95,15 @@ def test_paired_difference_and_paper_value_are_what_the_table_says():
     row = detail[(detail.claim == "C1")].iloc[0]  # CNN(ft) < CNN(real) on hands
     per_scan = err[err.task == "hand"].groupby(["method", "subject"])["error_px"].mean()
     diff = per_scan["CNN(ft)"] - per_scan["CNN(real)"]
-    assert row["diff"] == pytest.approx(diff.mean()) and row["n_scans"] == 15
+    assert row["value"] == pytest.approx(diff.mean()) and row["n_scans"] == 15 and row["statistic"] == "difference"
     paper = ev.paper_summary().query("task == 'hand'").groupby("method")["mean"].mean()
-    assert row["paper_diff"] == pytest.approx(paper["CNN(ft)"] - paper["CNN(real)"])
+    assert row["paper_value"] == pytest.approx(paper["CNN(ft)"] - paper["CNN(real)"])
 
 
 def test_claims_table_has_one_row_per_claim_and_missing_methods_are_named():
     detail, err = _claims(PAPER_LIKE)
     table = ev.claims_table(err, detail=detail)
-    assert list(table["claim"]) == ["C1", "C2", "C3", "C4", "C5"]
+    assert list(table["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert set(table["verdict"]) <= set(ev.VERDICTS)
     assert table.loc[0, "paper_agrees"]  # the paper's own hand means satisfy C1
     no_rf = err[err.method != "RF"]
@@ -111,11 +111,12 @@ def test_claims_table_has_one_row_per_claim_and_missing_methods_are_named():
     assert table.set_index("claim").loc["C3", "verdict"] == "not evaluated"
     assert "missing: RF" in table.set_index("claim").loc["C3", "comparisons"]
     assert table.set_index("claim").loc["C1", "verdict"] != "not evaluated"
+    assert table.set_index("claim").loc["C6", "verdict"] == "not evaluated"  # no depth predictions here
 
 
 def test_load_predictions_reports_missing_methods_instead_of_raising():
     assert ev.load_predictions("quick").empty
-    assert len(ev.missing_methods(ev.load_predictions("quick"))) == 12
+    assert len(ev.missing_methods(ev.load_predictions("quick"))) == 14  # 6 x 2 tasks + 2 depth (hand)
     truth = toy_landmark_set("hand", 4)
     frame = toy_predictions(truth, PAPER_LIKE, methods=("CNN(ft)",))
     write_predictions(frame, params={"profile": "quick", "seed": 0})
@@ -147,7 +148,7 @@ def test_one_scan_is_inconclusive_whatever_the_difference():
     _, err = _claims(PAPER_LIKE)
     one = err[err.subject == "s00"]
     row = ev.compare(one, ev.CLAIMS[0].comparisons[0], n_resamples=100)
-    assert row["n_scans"] == 1 and row["diff"] < 0 and row["verdict"] == "inconclusive"
+    assert row["n_scans"] == 1 and row["value"] < 0 and row["verdict"] == "inconclusive"
 
 
 def _cv_table(method, truth, pred, folds):
@@ -175,3 +176,76 @@ def test_a_method_that_outputs_one_point_for_every_scan_is_flagged():
     collapsed = _cv_table("CNN(ft)", truth, np.tile([[40.2, 39.9]], (12, 1)) + rng.normal(0, 0.01, truth.shape),
                           [0, 1, 2] * 4)
     assert ev.constant_methods(pd.concat([good, collapsed])) == ["hand: CNN(ft)"]
+
+
+def _with_depth(err_ratio: float, n: int = 20, seed: int = 0) -> pd.DataFrame:
+    """Hand predictions of every method plus the two depth methods; CNN(depth)'s depth error is
+    ``err_ratio`` times the baseline's on every scan and landmark (up to a 10 % jitter)."""
+    rng = np.random.default_rng(seed)
+    truth = toy_landmark_set("hand", n, seed=seed)
+    depth_true = rng.normal(80, 5, (n, 5))
+    base_err = rng.uniform(2, 4, (n, 5))
+    common = dict(task="hand", fold=0, subjects=truth.ids, true_px=truth.landmarks, depth_true=depth_true)
+    frames = [toy_predictions(truth, PAPER_LIKE, seed=seed),
+              predictions_frame(method="mean depth", pred_px=None, depth_pred=depth_true + base_err, **common),
+              predictions_frame(method="CNN(depth)", pred_px=truth.landmarks + 1,
+                                depth_pred=depth_true - err_ratio * base_err * rng.uniform(0.9, 1.1, (n, 5)),
+                                **common)]
+    return ev.landmark_errors(pd.concat(frames, ignore_index=True))
+
+
+@pytest.mark.parametrize(("ratio", "verdict", "note"), [(1 / 3, "holds", ""), (0.1, "holds", "stronger than claimed"),
+                                                         (0.9, "does not hold", ""), (1.3, "does not hold", "no reduction")])
+def test_claims_table_lists_c6_with_its_ratio_rule(ratio, verdict, note):
+    err = _with_depth(ratio)
+    table = ev.claims_table(err, n_resamples=300).set_index("claim")
+    assert list(table.index) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert table.loc["C6", "verdict"] == verdict and table.loc["C6", "paper_agrees"]
+    assert "mean depth" in table.loc["C6", "ours"] and "CNN(depth) 0.9" in table.loc["C6", "paper"]
+    row = ev.claims_detail(err, n_resamples=300, claims=[ev.claim("C6")]).iloc[0]
+    assert row["value"] == pytest.approx(ratio, rel=0.06) and row["note"] == note
+    assert row["ci_low"] <= row["value"] <= row["ci_high"]
+
+
+def test_ratio_verdict_rule():
+    assert ev.claims.ratio_verdict(0.17, 0.60, ev.C6_LIMIT, ev.C6_STRONGER) == ("holds", "")
+    assert ev.claims.ratio_verdict(0.50, 0.70, ev.C6_LIMIT, ev.C6_STRONGER) == ("inconclusive", "")
+    assert ev.claims.ratio_verdict(0.70, 0.90, ev.C6_LIMIT, ev.C6_STRONGER) == ("does not hold", "")
+    with pytest.raises(LandmarkError):
+        ev.claim("C7")
+
+
+def test_ratio_ci_is_paired_and_exact_without_spread():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(2, 4, 60)
+    assert ev.ratio_ci(base / 3, base, n_resamples=200, seed=0) == pytest.approx((1 / 3,) * 3)
+    ratio, lo, hi = ev.ratio_ci(base * rng.uniform(0.2, 0.5, 60), base, n_resamples=500, seed=0)
+    assert lo < ratio < hi < 0.5 and lo > 0.2
+    unpaired_width = hi - lo
+    ratio, lo, hi = ev.ratio_ci(base * 0.35 * rng.uniform(0.95, 1.05, 60), base, n_resamples=500, seed=0)
+    assert hi - lo < unpaired_width / 3  # pairing removes the scans' common spread
+    with pytest.raises(LandmarkError):
+        ev.ratio_ci(base, base[:5], n_resamples=10, seed=0)
+
+
+def test_scan_rmse_and_landmark_error_are_the_defined_metrics():
+    table = pd.DataFrame({
+        "task": "hand", "method": "CNN(ft)", "fold": 0, "subject": "a", "landmark": ["thumb", "index"],
+        "x_true": [0.0, 0.0], "y_true": [0.0, 0.0], "x_pred": [3.0, 0.0], "y_pred": [4.0, 1.0],
+        "mm_per_px_x": 1.0, "mm_per_px_y": 2.0,
+    })
+    err = ev.landmark_errors(table)
+    assert err["error_px"].tolist() == [5.0, 1.0] and err["error_mm"].tolist() == pytest.approx([np.hypot(3, 8), 2.0])
+    assert err["depth_error"].isna().all()
+    rmse = ev.scan_rmse(err)
+    assert rmse["rmse"].iloc[0] == pytest.approx(np.sqrt((25 + 1) / 2))  # > the mean landmark error, 3
+    assert set(ev.METRICS) == {"landmark error", "scan RMSE", "depth error"}
+
+
+def test_summarize_keeps_each_figure_to_its_methods():
+    err = _with_depth(0.4)
+    fig2 = ev.summarize(err, n_resamples=50)
+    assert set(fig2["method"]) == set(METHODS)
+    fig4 = ev.beside_paper(ev.summarize(err, n_resamples=50, unit="voxel"), "fig4")
+    assert list(dict.fromkeys(fig4["method"])) == ["mean depth", "CNN(depth)"]
+    assert fig4.loc[0, "paper"] == pytest.approx(2.62) and (fig4["n"] == 20).all()

@@ -10,7 +10,7 @@ from matplotlib.container import BarContainer  # noqa: E402
 
 from landmarklib import LandmarkError, resolve  # noqa: E402
 from landmarklib import evaluation as ev  # noqa: E402
-from landmarklib.evaluation.results import METHODS  # noqa: E402
+from landmarklib.evaluation.results import METHODS, REGISTRY  # noqa: E402
 from landmarklib.viz import figures as fg  # noqa: E402
 
 
@@ -91,4 +91,4 @@ def test_save_figure_writes_png_and_provenance(data):
     path = fg.save_figure(fg.fig2(data[3]), "fig2", resolve("quick"))
     assert path.read_bytes()[:4] == b"\x89PNG"
     assert json.loads(path.with_suffix(".json").read_text())["figure"] == "fig2"
-    assert list(fg.METHOD_COLORS) == list(METHODS)
+    assert list(fg.METHOD_COLORS) == list(REGISTRY) and list(REGISTRY)[:6] == list(METHODS)  # one colour per method

@@ -5,10 +5,12 @@ import torch
 
 from landmarklib import LandmarkError, resolve
 from landmarklib.data import LandmarkSet
-from landmarklib.engine.crossval import cross_validate_arrays
+from landmarklib.engine.crossval import TargetTransform, cross_validate_arrays
 from landmarklib.engine.folds import folds_path
 from landmarklib.engine.training import (
+    SEED_SALTS,
     Schedule,
+    _model_seed,
     finetune_schedule,
     fit,
     predict,
@@ -220,3 +222,73 @@ def test_every_profile_clips_in_both_schedules():
     for profile in ("quick", "cpu", "paper"):
         cfg = resolve(profile)
         assert pretrain_schedule(cfg).clip_grad_norm == finetune_schedule(cfg).clip_grad_norm == 1.0
+
+
+def test_uncovered_ids_are_refused_before_any_training():
+    data = rectangles("hand", 4)
+    folds = [{"train": ["s00", "s01"], "test": ["s02"]}]  # s03 is in no test set
+    calls = []
+    with pytest.raises(LandmarkError, match="in no fold's test set"):
+        cross_validate_arrays(set_inputs(data), set_targets(data), data.ids, folds,
+                              lambda i: calls.append(i) or LandmarkCNN("hand"), Schedule(epochs=1, batch_size=4), seed=0)
+    assert calls == []
+
+
+class _Shift(TargetTransform):
+    """Subtracts the training mean; records what the loop hands it."""
+
+    identity = "shift"
+
+    def __init__(self, mean=None, log=None):
+        self.mean, self.log = mean, [] if log is None else log
+
+    def fit(self, targets, rows):
+        self.log.append(("fit", tuple(rows)))
+        return _Shift(targets.mean(axis=0), self.log)
+
+    def apply(self, targets, rows):
+        return targets - self.mean
+
+    def invert(self, outputs, rows):
+        self.log.append(("invert", tuple(rows)))
+        return outputs + self.mean
+
+
+def test_target_transform_is_fitted_on_training_rows_and_inverted_on_test_rows(tmp_path):
+    data = rectangles("hand", 6)
+    folds = [{"train": list(data.ids[3:]), "test": list(data.ids[:3])},
+             {"train": list(data.ids[:3]), "test": list(data.ids[3:])}]
+    targets = set_targets(data)
+
+    class Zero(torch.nn.Module):  # outputs 0: the prediction is exactly the inverted 0, the training mean
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return torch.zeros(len(x), targets.shape[1]) * self.w
+
+    transform = _Shift()
+    pred, fold_of, _ = cross_validate_arrays(set_inputs(data), targets, data.ids, folds, lambda i: Zero(),
+                                             Schedule(epochs=1, batch_size=4), seed=0, target_transform=transform,
+                                             checkpoint_stem=tmp_path / "zero")
+    assert transform.log == [("fit", (3, 4, 5)), ("invert", (0, 1, 2)), ("fit", (0, 1, 2)), ("invert", (3, 4, 5))]
+    np.testing.assert_allclose(pred[:3], np.broadcast_to(targets[3:].mean(axis=0), (3, targets.shape[1])), atol=1e-6)
+    # the transform is part of a finished fold's identity
+    with pytest.raises(LandmarkError, match="another fold"):
+        cross_validate_arrays(set_inputs(data), targets, data.ids, folds, lambda i: Zero(),
+                              Schedule(epochs=1, batch_size=4), seed=0, checkpoint_stem=tmp_path / "zero")
+
+
+def test_seed_salts_are_one_table_without_collisions():
+    assert len(set(SEED_SALTS.values())) == len(SEED_SALTS)
+    cfg = _cfg(seed=2)
+    assert _model_seed(cfg, "cnn_syn/fit") == 2002 and _model_seed(cfg, "depth/fit/fold", 2) == 2072
+    # the depth CNN no longer shares a stream with the learning curve's folds
+    depth = {_model_seed(cfg, s, f) for s in SEED_SALTS if s.startswith("depth/") for f in range(3)}
+    depth |= {_model_seed(cfg, "depth_syn/init"), _model_seed(cfg, "depth_syn/fit")}
+    others = {_model_seed(cfg, s, f if s.endswith("/fold") else 0) for s in SEED_SALTS
+              if not s.startswith("depth") for f in range(3)}
+    assert not depth & others
+    with pytest.raises(LandmarkError):
+        _model_seed(cfg, "cnn_syn/fit", 1)

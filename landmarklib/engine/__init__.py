@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from . import crossval, folds, training
-from .crossval import cross_validate_arrays
+from .crossval import TargetTransform, cross_validate_arrays, fold_index
 from .folds import SCHEMES, ensure_folds, folds_path, make_folds
 from .training import (
+    SEED_SALTS,
     Schedule,
     checkpoint_path,
     finetune_schedule,
@@ -19,4 +20,4 @@ from .training import (
     set_targets,
 )
 
-__all__ = ["training", "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss", "set_inputs", "set_targets", "checkpoint_path", "fit", "predict", "predict_set", "folds", "SCHEMES", "make_folds", "folds_path", "ensure_folds", "crossval", "cross_validate_arrays"]
+__all__ = ["training", "SEED_SALTS", "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss", "set_inputs", "set_targets", "checkpoint_path", "fit", "predict", "predict_set", "folds", "SCHEMES", "make_folds", "folds_path", "ensure_folds", "crossval", "TargetTransform", "fold_index", "cross_validate_arrays"]

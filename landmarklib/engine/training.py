@@ -31,7 +31,7 @@ bool masks or float depth images, converted to float32 batch by batch) and a ``t
 ``(N, m)`` (e.g. ``2k`` unit coordinates, or ``3k`` with depth). :func:`pretrain`,
 :func:`finetune` and :func:`cross_validate` are thin wrappers for the binary-mask case that take
 :class:`~landmarklib.data.LandmarkSet` objects; the depth experiment calls :func:`fit` and
-:func:`cross_validate_arrays` with its own arrays.
+:func:`landmarklib.engine.crossval.cross_validate_arrays` with its own arrays and a target transform.
 
 Checkpoints (``renders/models/<profile>/<task>/<name>.pt``) are written atomically after every
 epoch with the model, optimizer, schedule position, loss history and every RNG state (torch CPU,
@@ -66,7 +66,7 @@ from ..models.cnn import LandmarkCNN
 from ..paths import subdir
 from ..provenance import atomic_path
 
-__all__ = ["Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss", "set_inputs", "set_targets", "checkpoint_path", "fit", "predict", "predict_set"]
+__all__ = ["SEED_SALTS", "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss", "set_inputs", "set_targets", "checkpoint_path", "fit", "predict", "predict_set"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -461,8 +461,29 @@ def predict(
 # --------------------------------------------------------------------------------------------------
 # binary-mask wrappers (the paper's CNN(syn), CNN(real), CNN(ft))
 # --------------------------------------------------------------------------------------------------
-def _model_seed(cfg: Mapping[str, Any], salt: int) -> int:
-    return int(cfg.seed) * 1_000 + salt
+#: The one table of seed salts: every seeded stream of every training run, by name. A run's seed is
+#: ``cfg.seed * 1000 + salt (+ fold)`` (:func:`_model_seed`). ``init`` seeds the weights of a fresh network
+#: (``torch.manual_seed`` before building it), ``fit`` seeds dropout and shuffling (:func:`fit`). Names
+#: ending in ``/fold`` add the fold index. The values of the 2D methods are those every earlier result was
+#: made with; the depth CNN had its own copy of this table that reused 31, 32 and 40, 41 of the learning
+#: curve's fold streams: it now has its own range.
+SEED_SALTS: dict[str, int] = {
+    "cnn_syn/init": 1, "cnn_syn/fit": 2,
+    "cnn_real/init/fold": 10, "cnn_real/fit/fold": 11,
+    "cnn_ft/init/fold": 20, "cnn_ft/fit/fold": 21,
+    "curve_real/fold": 30, "curve_ft/fold": 40,
+    "depth_syn/init": 50, "depth_syn/fit": 51,
+    "depth/init/fold": 60, "depth/fit/fold": 70,
+}
+
+
+def _model_seed(cfg: Mapping[str, Any], stream: str, fold: int = 0) -> int:
+    """Seed of the named ``stream`` of :data:`SEED_SALTS` under ``cfg.seed`` (plus ``fold`` for fold streams)."""
+    if stream not in SEED_SALTS:
+        raise LandmarkError(f"unknown seed stream {stream!r}; add it to training.SEED_SALTS")
+    if fold and not stream.endswith("/fold"):
+        raise LandmarkError(f"seed stream {stream!r} takes no fold")
+    return int(cfg.seed) * 1_000 + SEED_SALTS[stream] + int(fold)
 
 
 def _to_px(unit: np.ndarray, task: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""report: split out of landmarklib.evaluation."""
+"""Helpers of the results pages: reading every prediction table, wide tables, the verdict text."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import LandmarkError
-from ..evaluation.results import METHODS, method_label, read_predictions
+from ..evaluation.results import METHODS, REGISTRY, method_label, read_predictions
 from ..landmarks import landmark_names, parse_task
 
 __all__ = ["summary_wide", "load_predictions", "missing_methods", "write_table", "verdict_markdown", "claims_display"]
@@ -34,9 +34,11 @@ def summary_wide(summary: pd.DataFrame, task: str, *, digits: int = 1) -> pd.Dat
 
 
 def load_predictions(
-    profile: str, *, tasks: Sequence[str] = ("hand", "body"), renders_dir: str | os.PathLike | None = None
+    profile: str, *, tasks: Sequence[str] = ("hand", "body"), methods: Sequence[str] | None = None,
+    renders_dir: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """Every prediction table of ``profile`` for ``tasks``; an empty table where none exist yet.
+    """Every prediction table of ``profile`` for ``tasks`` (and ``methods``; ``None``: every method of
+    :data:`~landmarklib.evaluation.results.REGISTRY`); an empty table where none exist yet.
 
     Unlike :func:`landmarklib.evaluation.results.read_predictions` this does not raise when a task has no
     results, so the results page can say what is missing (:func:`missing_methods`) instead of
@@ -46,7 +48,7 @@ def load_predictions(
     for task in tasks:
         parse_task(task)
         try:
-            frames.append(read_predictions(profile, task=task, renders_dir=renders_dir))
+            frames.append(read_predictions(profile, task=task, methods=methods, renders_dir=renders_dir))
         except LandmarkError:
             continue
     if not frames:
@@ -57,9 +59,11 @@ def load_predictions(
 
 
 def missing_methods(predictions: pd.DataFrame, *, tasks: Sequence[str] = ("hand", "body")) -> list[str]:
-    """``"task: method"`` for every method of :data:`~landmarklib.evaluation.results.METHODS` without predictions."""
+    """``"task: method"`` for every method of :data:`~landmarklib.evaluation.results.REGISTRY` (on the
+    tasks it runs on) without predictions."""
     have = set(zip(predictions.get("task", []), predictions.get("method", [])))
-    return [f"{task}: {method_label(m, task)}" for task in tasks for m in METHODS if (task, m) not in have]
+    return [f"{task}: {m.label(task)}" for task in tasks for m in REGISTRY.values()
+            if task in m.tasks and (task, m.name) not in have]
 
 
 def write_table(

@@ -6,16 +6,19 @@ provenance (profile, seed, versions, commit). Columns:
 
 =============  =====================================================================
 task           ``hand`` or ``body``
-method         one of :data:`METHODS` (``NN(syn)`` ... ``CNN(ft)``)
+method         one of :data:`REGISTRY` (``NN(syn)`` ... ``CNN(ft)``, ``mean depth``, ``CNN(depth)``)
 fold           cross-validation fold index (``-1``: no training on scans)
 subject        scan id
 landmark       landmark name (:mod:`landmarklib.landmarks`)
 x_true y_true  ground truth in patch pixels (x, y)
-x_pred y_pred  estimate in patch pixels
+x_pred y_pred  estimate in patch pixels (NaN for a method without a 2D estimate: ``mean depth``)
 mm_per_px_x/y  millimetres per patch pixel for that scan (NaN when unknown)
+depth_true     only for methods that predict depth (:attr:`Method.depth`): landmark depth and
+depth_pred     its estimate, voxels along the scan's depth axis
 =============  =====================================================================
 
-Optional columns: ``depth_true``, ``depth_pred`` (voxels along the depth axis).
+Every method, the 2D ones of Fig. 2 and the depth ones of Fig. 4, is one entry of :data:`REGISTRY`
+and writes through :func:`write_predictions`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +38,64 @@ from ..landmarks import landmark_names, parse_task
 from ..paths import subdir
 from ..provenance import atomic_path, provenance, read_json, write_json
 
-__all__ = ["METHODS", "COLUMNS", "method_label", "predictions_frame", "write_predictions", "read_predictions", "read_provenance"]
+__all__ = ["Method", "REGISTRY", "METHODS", "DEPTH_METHODS", "COLUMNS", "DEPTH_COLUMNS", "method_label", "predictions_frame", "write_predictions", "read_predictions", "read_provenance"]
 
-#: The six methods of Fig. 2, in its order. ``real`` is shown as ``MR`` (hand) or ``CT`` (body).
-METHODS: tuple[str, ...] = ("NN(syn)", "NN(real)", "RF", "CNN(syn)", "CNN(real)", "CNN(ft)")
+
+@dataclass(frozen=True)
+class Method:
+    """One method of the study.
+
+    Attributes
+    ----------
+    name
+        Its name in the tables (``CNN(real)``: ``real`` is shown as ``MR``/``CT``, :meth:`label`).
+    depth
+        Whether it predicts landmark depth (its table has ``depth_true``/``depth_pred``).
+    figure
+        The paper's figure it belongs to: ``"fig2"`` (2D error) or ``"fig4"`` (depth error).
+    tasks
+        The tasks it runs on (the depth experiment: hands only, Sec. 3).
+    """
+
+    name: str
+    depth: bool
+    figure: str
+    tasks: tuple[str, ...] = ("hand", "body")
+
+    def label(self, task: str) -> str:
+        """Display name as in the paper: ``CNN(real)`` -> ``CNN(MR)`` for hands, ``CNN(CT)`` for bodies."""
+        return self.name.replace("real", "MR" if parse_task(task) == "hand" else "CT")
+
+
+#: Every method, in the order of the paper's figures (Fig. 2, then Fig. 4 with its baseline first).
+REGISTRY: dict[str, Method] = {m.name: m for m in (
+    Method("NN(syn)", False, "fig2"), Method("NN(real)", False, "fig2"), Method("RF", False, "fig2"),
+    Method("CNN(syn)", False, "fig2"), Method("CNN(real)", False, "fig2"), Method("CNN(ft)", False, "fig2"),
+    Method("mean depth", True, "fig4", ("hand",)), Method("CNN(depth)", True, "fig4", ("hand",)),
+)}
+
+#: The six methods of Fig. 2, in its order.
+METHODS: tuple[str, ...] = tuple(m.name for m in REGISTRY.values() if m.figure == "fig2")
+
+#: The two methods of Fig. 4: the training-fold mean depth (the paper's baseline) and the depth CNN.
+DEPTH_METHODS: tuple[str, ...] = tuple(m.name for m in REGISTRY.values() if m.figure == "fig4")
 
 COLUMNS: tuple[str, ...] = (
     "task", "method", "fold", "subject", "landmark",
     "x_true", "y_true", "x_pred", "y_pred", "mm_per_px_x", "mm_per_px_y",
 )
+DEPTH_COLUMNS: tuple[str, ...] = ("depth_true", "depth_pred")
+
+
+def _method(method: str) -> Method:
+    if method not in REGISTRY:
+        raise LandmarkError(f"unknown method {method!r}; use one of {', '.join(REGISTRY)}")
+    return REGISTRY[method]
 
 
 def method_label(method: str, task: str) -> str:
-    """Display name as in the paper: ``CNN(real)`` -> ``CNN(MR)`` for hands, ``CNN(CT)`` for bodies."""
-    return method.replace("real", "MR" if parse_task(task) == "hand" else "CT")
+    """Display name of ``method`` for ``task`` (:meth:`Method.label`)."""
+    return _method(method).label(task)
 
 
 def _slug(method: str) -> str:
@@ -60,7 +108,7 @@ def predictions_frame(
     method: str,
     fold: int | Sequence[int],
     subjects: Sequence[str],
-    pred_px: np.ndarray,
+    pred_px: np.ndarray | None,
     true_px: np.ndarray,
     mm_per_px: np.ndarray | None = None,
     depth_pred: np.ndarray | None = None,
@@ -70,20 +118,25 @@ def predictions_frame(
 
     Parameters
     ----------
+    method
+        A method of :data:`REGISTRY`.
     pred_px, true_px
-        ``(N, k, 2)`` patch pixels ``(x, y)``.
+        ``(N, k, 2)`` patch pixels ``(x, y)``; ``pred_px=None`` for a method without a 2D estimate
+        (``mean depth``): NaN.
     fold
         One fold index for all, or ``(N,)``.
     mm_per_px
         ``(N, 2)`` or ``None``.
     depth_pred, depth_true
-        Optional ``(N, k)``.
+        ``(N, k)`` voxels; required for a method that predicts depth, refused for the others.
     """
     names = landmark_names(task)
-    if method not in METHODS:
-        raise LandmarkError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    pred_px, true_px = np.asarray(pred_px, float), np.asarray(true_px, float)
     n, k = len(subjects), len(names)
+    if _method(method).depth != (depth_pred is not None and depth_true is not None):
+        need = "needs" if _method(method).depth else "takes no"
+        raise LandmarkError(f"{method} {need} depth_pred and depth_true")
+    pred_px = np.full((n, k, 2), np.nan) if pred_px is None else np.asarray(pred_px, float)
+    true_px = np.asarray(true_px, float)
     if pred_px.shape != (n, k, 2) or true_px.shape != (n, k, 2):
         raise LandmarkError(f"predictions must be ({n}, {k}, 2); got {pred_px.shape} and {true_px.shape}")
     folds = np.broadcast_to(np.asarray(fold, dtype=int), (n,))
@@ -101,8 +154,10 @@ def predictions_frame(
         }
     )
     if depth_pred is not None and depth_true is not None:
-        frame["depth_true"] = np.asarray(depth_true, float).ravel()
-        frame["depth_pred"] = np.asarray(depth_pred, float).ravel()
+        depth_true, depth_pred = np.asarray(depth_true, float), np.asarray(depth_pred, float)
+        if depth_true.shape != (n, k) or depth_pred.shape != (n, k):
+            raise LandmarkError(f"depth must be ({n}, {k}); got {depth_true.shape} and {depth_pred.shape}")
+        frame["depth_true"], frame["depth_pred"] = depth_true.ravel(), depth_pred.ravel()
     return frame
 
 
@@ -119,13 +174,18 @@ def write_predictions(
     renders_dir: str | os.PathLike | None = None,
     **extra: Any,
 ) -> Path:
-    """Write one (task, method) table and its provenance sidecar atomically; returns the CSV path."""
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise LandmarkError(f"prediction table lacks columns {missing}")
+    """Write one (task, method) table and its provenance sidecar atomically; returns the CSV path.
+
+    The file is ``renders/results/<profile>/predictions/<task>_<method-slug>.csv`` (+ ``.json``), for
+    every method of :data:`REGISTRY`, the depth methods with their ``depth_true``/``depth_pred``.
+    """
     tasks, methods = frame["task"].unique(), frame["method"].unique()
     if len(tasks) != 1 or len(methods) != 1:
         raise LandmarkError("write one table per (task, method)")
+    needed = COLUMNS + (DEPTH_COLUMNS if _method(methods[0]).depth else ())
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise LandmarkError(f"the {methods[0]} prediction table lacks columns {missing}")
     csv, sidecar = _paths(params["profile"], tasks[0], methods[0], renders_dir)
     with atomic_path(csv) as tmp:
         frame.to_csv(tmp, index=False)
@@ -134,13 +194,21 @@ def write_predictions(
 
 
 def read_predictions(
-    profile: str, *, task: str | None = None, renders_dir: str | os.PathLike | None = None
+    profile: str, *, task: str | None = None, methods: Sequence[str] | None = None,
+    renders_dir: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """All prediction tables of ``profile`` (optionally one task), concatenated."""
+    """The prediction tables of ``profile`` (optionally one task, only ``methods``), concatenated.
+
+    Tables of the 2D methods have no depth columns; in the concatenation they are NaN there.
+    """
     folder = subdir("results", profile, "predictions", renders_dir=renders_dir)
     files = sorted(folder.glob(f"{task or '*'}_*.csv"))
+    if methods is not None:
+        slugs = {_slug(_method(m).name) for m in methods}
+        files = [f for f in files if f.stem.split("_", 1)[1] in slugs]
     if not files:
-        raise LandmarkError(f"no predictions in {folder}; run the training and baseline notebooks first")
+        which = "" if methods is None else f" of {', '.join(methods)}"
+        raise LandmarkError(f"no predictions{which} in {folder}; run the notebooks that make them first")
     return pd.concat([pd.read_csv(f, dtype={"subject": str}) for f in files], ignore_index=True)
 
 

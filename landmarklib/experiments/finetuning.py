@@ -76,17 +76,17 @@ def cross_validate(
         raise LandmarkError("CNN(ft) needs the pretrained CNN(syn) model; CNN(real) takes none")
     folds = ensure_folds(real.ids, real.task, profile=cfg.profile, seed=int(cfg.seed),
                          renders_dir=cfg.renders_dir)
-    salt = 10 if pretrained is None else 20
+    name = "cnn_real" if pretrained is None else "cnn_ft"
 
     def make_model(fold: int) -> LandmarkCNN:
-        torch.manual_seed(_model_seed(cfg, salt) + fold)
+        torch.manual_seed(_model_seed(cfg, f"{name}/init/fold", fold))
         return LandmarkCNN(real.task) if pretrained is None else copy.deepcopy(pretrained)
 
-    stem = checkpoint_path("cnn_real" if pretrained is None else "cnn_ft", task=real.task, profile=cfg.profile,
+    stem = checkpoint_path(name, task=real.task, profile=cfg.profile,
                            renders_dir=cfg.renders_dir)
     pred, fold_of, histories = cross_validate_arrays(
         set_inputs(real), set_targets(real), real.ids, folds, make_model, finetune_schedule(cfg),
-        seed=_model_seed(cfg, salt + 1), checkpoint_stem=stem.with_suffix(""), device=cfg.device,
+        seed=_model_seed(cfg, f"{name}/fit/fold"), checkpoint_stem=stem.with_suffix(""), device=cfg.device,
         progress=progress,
     )
     frame = predictions_frame(task=real.task, method=method, fold=fold_of, subjects=real.ids,
@@ -204,9 +204,9 @@ def learning_curve(
                 parts = []
                 for i, fold in enumerate(folds):
                     train = real.select_ids(subject_subset(fold["train"], n_sub, seed=seed, fold=i))
-                    salt = 30 if base is None else 40
+                    stream = "curve_real/fold" if base is None else "curve_ft/fold"
                     parts.append(_fold_error(base, train, real.select_ids(fold["test"]), cfg,
-                                             _model_seed(cfg, salt) + i, method, i))
+                                             _model_seed(cfg, stream, i), method, i))
                 cache[key] = pd.concat(parts)
             err = cache[key]
             rows.append({"task": task, "curve": curve, "method": method,

@@ -49,15 +49,15 @@ def pretrain(
         The trained network (CPU, eval mode) and :func:`fit`'s history. The checkpoint is
         ``renders/models/<profile>/<task>/<name>.pt``.
     """
-    torch.manual_seed(_model_seed(cfg, 1))
+    torch.manual_seed(_model_seed(cfg, "cnn_syn/init"))
     model = LandmarkCNN(task)
     ckpt = checkpoint_path(name, task=task, profile=cfg.profile, renders_dir=cfg.renders_dir)
     if data is not None:
-        history = fit(model, set_inputs(data), set_targets(data), pretrain_schedule(cfg), seed=_model_seed(cfg, 2),
+        history = fit(model, set_inputs(data), set_targets(data), pretrain_schedule(cfg), seed=_model_seed(cfg, "cnn_syn/fit"),
                       checkpoint=ckpt, device=cfg.device, compile=compile,
                       desc=f"pretrain {task}", progress=progress)
     else:
-        history = fit(model, None, None, pretrain_schedule(cfg), seed=_model_seed(cfg, 2), checkpoint=ckpt,
+        history = fit(model, None, None, pretrain_schedule(cfg), seed=_model_seed(cfg, "cnn_syn/fit"), checkpoint=ckpt,
                       device=cfg.device, stream=stream, stream_task=task, stream_n=stream_n,
                       compile=compile, desc=f"pretrain {task} (stream)", progress=progress)
     return model, history

@@ -1,4 +1,4 @@
-"""depth: split out of landmarklib.experiments.depth."""
+"""Figures of the depth chapter: normalised depth patches and Fig. 4."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from ..data import LandmarkSet
-from ..experiments.depth import BACKGROUND, DEPTH_METHODS, depth_targets
+from ..evaluation.results import DEPTH_METHODS
+from ..experiments.depth import BACKGROUND, depth_targets
+from .figures import METHOD_COLORS
 
 __all__ = ["plot_normalized_examples", "plot_fig4"]
 
@@ -40,29 +42,32 @@ def plot_normalized_examples(synthetic: LandmarkSet, real: LandmarkSet, *, n: in
 
 
 def plot_fig4(table: pd.DataFrame) -> Any:
-    """Fig. 4: mean absolute depth error per fingertip, ours (bars, 95% CI) and the paper's (markers)."""
+    """Fig. 4: mean depth error per fingertip, ours (bars, 95% CI) and the paper's (markers).
+
+    ``table``: :func:`landmarklib.experiments.depth.fig4_table` (``method, landmark, mean, ci_low,
+    ci_high, paper``, voxels)."""
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(table["landmark"]))
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(7, 3.5))
     width = 0.38
-    for j, (method, colour) in enumerate(zip(DEPTH_METHODS, ("tab:green", "tab:blue"))):
+    for j, method in enumerate(DEPTH_METHODS):
         t = table[table["method"] == method].set_index("landmark").reindex(names)
         pos = x + (j - 0.5) * width
         ax.bar(
             pos,
-            t["mae"],
+            t["mean"],
             width,
-            color=colour,
+            color=METHOD_COLORS[method],
             alpha=0.8,
             label=f"{method} (ours)",
-            yerr=[t["mae"] - t["ci_low"], t["ci_high"] - t["mae"]],
+            yerr=[t["mean"] - t["ci_low"], t["ci_high"] - t["mean"]],
             capsize=3,
         )
         ax.scatter(pos, t["paper"], marker="D", color="black", zorder=3, label="paper" if j == 0 else None)
     ax.set_xticks(x, names)
-    ax.set_ylabel("mean |depth error| (voxels)")
+    ax.set_ylabel("mean depth error (voxels)")
     ax.set_title("Fig. 4 regenerated: depth error per fingertip (95% CI)", fontsize=10)
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()

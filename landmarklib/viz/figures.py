@@ -29,14 +29,14 @@ from matplotlib.container import BarContainer
 
 from ..data import LandmarkSet
 from ..errors import LandmarkError
-from ..evaluation.results import METHODS, method_label
+from ..evaluation.results import METHODS, REGISTRY, method_label
 from ..geometry import patch_size
 from ..landmarks import landmark_names
 
 __all__ = ["METHOD_COLORS", "LANDMARK_PALETTE", "TASKS", "fig2", "fig3", "learning_curve", "learning_curve_path", "save_figure", "publish"]
 
 #: One colour per method, the same in every figure and in the viewer.
-METHOD_COLORS: dict[str, str] = dict(zip(METHODS, sns.color_palette("colorblind", len(METHODS)).as_hex()))
+METHOD_COLORS: dict[str, str] = dict(zip(REGISTRY, sns.color_palette("colorblind", len(REGISTRY)).as_hex()))
 
 #: Colour per landmark index (up to 9 landmarks).
 LANDMARK_PALETTE: list[str] = sns.color_palette("tab10", 10).as_hex()
