@@ -29,7 +29,6 @@ chapters 05 and 07 (each scan predicted by the fold that held it out), next to t
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import os
 import shutil
@@ -74,18 +73,10 @@ def bundle_path(task: str, profile: str, *, renders_dir: str | os.PathLike | Non
 
 def data_fingerprint(data: LandmarkSet) -> str:
     """A short content hash of a training set (ids, masks, landmarks, depth): which scans trained a bundle."""
-    digest = hashlib.sha1()
-    for array in (data.ids, data.masks, data.landmarks, data.landmark_depth):
-        if array is not None:
-            array = np.ascontiguousarray(array)
-            digest.update(str((array.shape, array.dtype.str)).encode())
-            digest.update(array.tobytes())
-    return digest.hexdigest()[:16]
+    from .engine.training import _fingerprint
 
-
-def _seed(cfg: Mapping[str, Any], salt: int) -> int:
-    """Seeds of the bundle's fine-tunings, apart from the folds' (training: salts 1..41)."""
-    return int(cfg.seed) * 1_000 + salt
+    arrays = (data.ids, data.masks, data.landmarks, data.landmark_depth)
+    return _fingerprint(*(np.asarray(a) for a in arrays if a is not None))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -152,13 +143,15 @@ def _train_depth(pretrained: Any, cohort: LandmarkSet, cfg: Mapping[str, Any], p
     from .engine import training
     from .experiments import depth
 
-    inputs, targets, _ = depth.depth_targets(cohort)
-    offset = depth.depth_offset(targets)
-    torch.manual_seed(_seed(cfg, 52))
+    inputs, targets, transform = depth.depth_inputs(cohort)
+    rows = np.arange(len(cohort))
+    transform = transform.fit(targets, rows)
+    torch.manual_seed(training._model_seed(cfg, "detector_depth/init"))
     model = copy.deepcopy(pretrained)
-    training.fit(model, inputs, depth.shift_depth(targets, offset), training.finetune_schedule(cfg),
-                 seed=_seed(cfg, 53), device=cfg.device, desc="detector: fine-tune depth CNN", progress=progress)
-    return model, offset
+    training.fit(model, inputs, transform.apply(targets, rows), training.finetune_schedule(cfg),
+                 seed=training._model_seed(cfg, "detector_depth/fit"), device=cfg.device,
+                 desc="detector: fine-tune depth CNN", progress=progress)
+    return model, transform.offset
 
 
 def _predict_depth(model: Any, samples: LandmarkSet, offset: np.ndarray | None, device: str) -> np.ndarray:
@@ -224,7 +217,10 @@ def build_bundle(
 
         pretrained = load_pretrained(task, cfg, progress=progress)[0]
     name = f"detector_cnn_ft_{fingerprint}"
-    model, history = finetune(pretrained, cohort, cfg, name=name, seed=_seed(cfg, 50), progress=progress)
+    from .engine.training import _model_seed
+
+    model, history = finetune(pretrained, cohort, cfg, name=name, seed=_model_seed(cfg, "detector_ft/fit"),
+                              progress=progress)
     depth_model, offset = None, None
     if task == "hand":
         if depth_pretrained is None:
@@ -611,9 +607,8 @@ def heldout_errors(task: str, cfg: Mapping[str, Any], *, progress: bool | None =
     tables["mean shape"] = mean_shape_reference(frame, method="CNN(ft)")
     depth_tables = {}
     if task == "hand":
-        from .experiments.depth import read_depth_predictions
-
-        d = read_depth_predictions(cfg.profile, task="hand", renders_dir=cfg.renders_dir)
+        d = read_predictions(cfg.profile, task="hand", methods=("CNN(depth)", "mean depth"),
+                             renders_dir=cfg.renders_dir)
         depth_tables = {"detector": d[d["method"] == "CNN(depth)"], "mean shape": d[d["method"] == "mean depth"]}
     folder = user_folder(task, cfg.scan_dir) if cfg.scan_dir else cohort_dir(task, cfg)
     pairs = {_stem(v): (v, m) for v, m in find_scans(folder)}

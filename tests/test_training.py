@@ -283,12 +283,11 @@ def test_target_transform_is_fitted_on_training_rows_and_inverted_on_test_rows(t
 def test_seed_salts_are_one_table_without_collisions():
     assert len(set(SEED_SALTS.values())) == len(SEED_SALTS)
     cfg = _cfg(seed=2)
-    assert _model_seed(cfg, "cnn_syn/fit") == 2002 and _model_seed(cfg, "depth/fit/fold", 2) == 2072
-    # the depth CNN no longer shares a stream with the learning curve's folds
-    depth = {_model_seed(cfg, s, f) for s in SEED_SALTS if s.startswith("depth/") for f in range(3)}
-    depth |= {_model_seed(cfg, "depth_syn/init"), _model_seed(cfg, "depth_syn/fit")}
-    others = {_model_seed(cfg, s, f if s.endswith("/fold") else 0) for s in SEED_SALTS
-              if not s.startswith("depth") for f in range(3)}
-    assert not depth & others
+    assert _model_seed(cfg, "cnn_syn/fit") == 2_002_000 and _model_seed(cfg, "depth/fit/fold", 2) == 2_070_002
+    # no two streams meet, even under the body's 20 leave-one-out folds (the former salts + fold did)
+    seeds = [_model_seed(cfg, s, f) for s in SEED_SALTS for f in (range(20) if s.endswith("/fold") else [0])]
+    assert len(seeds) == len(set(seeds))
+    with pytest.raises(LandmarkError):
+        _model_seed(cfg, "cnn_real/init/fold", 1000)
     with pytest.raises(LandmarkError):
         _model_seed(cfg, "cnn_syn/fit", 1)

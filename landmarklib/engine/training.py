@@ -474,16 +474,23 @@ SEED_SALTS: dict[str, int] = {
     "curve_real/fold": 30, "curve_ft/fold": 40,
     "depth_syn/init": 50, "depth_syn/fit": 51,
     "depth/init/fold": 60, "depth/fit/fold": 70,
+    "detector_ft/fit": 80, "detector_depth/init": 81, "detector_depth/fit": 82,
 }
 
 
 def _model_seed(cfg: Mapping[str, Any], stream: str, fold: int = 0) -> int:
-    """Seed of the named ``stream`` of :data:`SEED_SALTS` under ``cfg.seed`` (plus ``fold`` for fold streams)."""
+    """Seed of the named ``stream`` of :data:`SEED_SALTS` under ``cfg.seed`` (plus ``fold`` for fold streams).
+
+    ``seed * 1e6 + salt * 1e3 + fold``: streams never meet for fewer than 1,000 folds (with the former
+    ``seed * 1e3 + salt + fold``, CNN(real)'s fold seeds 10-29 under leave-one-out reached CNN(ft)'s 20-41).
+    """
     if stream not in SEED_SALTS:
         raise LandmarkError(f"unknown seed stream {stream!r}; add it to training.SEED_SALTS")
     if fold and not stream.endswith("/fold"):
         raise LandmarkError(f"seed stream {stream!r} takes no fold")
-    return int(cfg.seed) * 1_000 + SEED_SALTS[stream] + int(fold)
+    if not 0 <= int(fold) < 1_000:
+        raise LandmarkError(f"fold {fold} out of range for seed stream {stream!r} (0..999)")
+    return int(cfg.seed) * 1_000_000 + SEED_SALTS[stream] * 1_000 + int(fold)
 
 
 def _to_px(unit: np.ndarray, task: str) -> np.ndarray:
