@@ -93,11 +93,15 @@ def execute_notebooks(
     from tqdm.auto import tqdm
 
     root = _root()
-    resolve(profile, overrides)  # refuse bad names before spending any time
+    cfg = resolve(profile, overrides)  # refuse bad names before spending any time
+    # papermill runs each notebook in its own folder: pass the root of generated data as an
+    # absolute path, so that ``-p renders_dir DIR`` means DIR relative to where the command ran.
+    results_root = renders_root(cfg.renders_dir)
     params = {"profile": profile, **(overrides or {})}
+    if cfg.renders_dir is not None:
+        params["renders_dir"] = str(results_root)
     out_dir = out_dir or root / "_build" / "executed"
     notebooks = _select([p for p in toc_files(root) if p.suffix == ".ipynb"], only)
-    results_root = renders_root()
     executed = []
     bar = tqdm(notebooks, desc=f"notebooks ({profile})", unit="nb", file=sys.stdout)
     for nb in bar:

@@ -145,7 +145,7 @@ def run_baselines(
         raise LandmarkError("NN(syn) needs the synthetic renders (landmarklib.synth.rendering.load_renders)")
     if len(set(real.ids)) != len(real):
         raise LandmarkError("the scans' ids must be unique subject ids")
-    folds = ensure_folds(real.ids, task, profile=cfg.profile, seed=cfg.seed)
+    folds = ensure_folds(real.ids, task, profile=cfg.profile, seed=cfg.seed, renders_dir=cfg.renders_dir)
     fold_of = {sid: i for i, fold in enumerate(folds) for sid in fold["test"]}
     k = int(cfg.nn_k)
     preds: dict[str, list[tuple[int, LandmarkSet, np.ndarray]]] = {m: [] for m in methods}
@@ -175,7 +175,7 @@ def run_baselines(
         tables[method] = pd.concat(frames, ignore_index=True)
         if write:
             extra = {"n_synthetic": len(nn)} if method == "NN(syn)" else {}
-            write_predictions(tables[method], params=cfg, n_folds=len(folds), **extra)
+            write_predictions(tables[method], params=cfg, n_folds=len(folds), renders_dir=cfg.renders_dir, **extra)
     return tables
 
 

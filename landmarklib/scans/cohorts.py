@@ -34,14 +34,14 @@ __all__ = ["cohort_dir", "generate_cohort", "user_folder", "example", "binarize_
 
 
 def cohort_dir(task: str, cfg: Mapping[str, Any]) -> Path:
-    """``renders/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>/``.
+    """``<cfg.renders_dir>/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>/``.
 
     Subject ``i`` depends only on (seed, i) and the voxel size, so cohorts of different sizes share
     one folder (a larger cohort adds subjects, a smaller one reads the first ``n``).
     """
     name, _ = COHORTS[parse_task(task)]
     vox = "x".join(f"{v:g}" for v in _spacing(task, cfg))
-    return subdir("scans", name, f"seed{cfg['seed']}-vox{vox}")
+    return subdir("scans", name, f"seed{cfg.seed}-vox{vox}", renders_dir=cfg.renders_dir)
 
 
 def _spacing(task: str, cfg: Mapping[str, Any]) -> tuple[float, float, float]:
