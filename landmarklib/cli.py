@@ -92,6 +92,8 @@ def execute_notebooks(
     import papermill as pm
     from tqdm.auto import tqdm
 
+    from .progress import bar as progress_bar
+
     root = _root()
     cfg = resolve(profile, overrides)  # refuse bad names before spending any time
     # papermill runs each notebook in its own folder: pass the root of generated data as an
@@ -103,7 +105,7 @@ def execute_notebooks(
     out_dir = out_dir or root / "_build" / "executed"
     notebooks = _select([p for p in toc_files(root) if p.suffix == ".ipynb"], only)
     executed = []
-    bar = tqdm(notebooks, desc=f"notebooks ({profile})", unit="nb", file=sys.stdout)
+    bar = progress_bar(notebooks, desc=f"notebooks ({profile})", unit="nb", file=sys.stdout)
     for nb in bar:
         bar.set_postfix_str(nb.stem)
         target = out_dir / nb
