@@ -13,7 +13,8 @@ A bar names its stage (``desc``) and, for stages that process images, shows imag
 Examples
 --------
 >>> from landmarklib.progress import bar, count_images
->>> with bar(total=64, desc="hand renders", unit="img", progress=False) as b:
+>>> import io
+>>> with bar(total=64, desc="hand renders", unit="img", progress=True, file=io.StringIO()) as b:
 ...     count_images(b, 64)
 >>> b.n
 64
@@ -75,12 +76,13 @@ def count_images(progress_bar: tqdm, images: int, *, advance: bool | None = None
     ``advance`` (default: when the bar counts images, ``unit="img"``) also moves the bar by
     ``images``.
     """
+    if progress_bar.disable:  # a disabled tqdm keeps no state (not even its unit)
+        return
     if advance is None:
         advance = progress_bar.unit == "img"
     done = getattr(progress_bar, "_landmarklib_images", 0) + int(images)
     progress_bar._landmarklib_images = done
     if advance:
         progress_bar.update(int(images))
-    if not progress_bar.disable:
-        elapsed = max(progress_bar.format_dict["elapsed"], 1e-9)
-        progress_bar.set_postfix(images_per_s=f"{done / elapsed:.0f}", refresh=False)
+    elapsed = max(progress_bar.format_dict["elapsed"], 1e-9)
+    progress_bar.set_postfix(images_per_s=f"{done / elapsed:.0f}", refresh=False)
