@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LandmarkError
-from .paths import renders_root, repo_root
+from .paths import renders_root, repo_root, subdir
 from .profiles import DEFAULT_PROFILE, PROFILES, get_profile, resolve
 
 __all__ = ["main", "toc_files", "execute_notebooks", "build_book"]
@@ -83,7 +83,8 @@ def execute_notebooks(
     overrides: dict[str, Any] | None = None,
     out_dir: Path | None = None,
 ) -> list[Path]:
-    """Execute the book's notebooks with papermill into ``out_dir`` (default ``_build/executed``).
+    """Execute the book's notebooks with papermill into ``out_dir`` (default
+    ``<renders_dir>/executed/<profile>``, so that a run writes nothing outside its ``renders_dir``).
 
     Sources stay output-free; each executed copy has papermill's injected-parameters cell. Returns
     the executed paths. A failing notebook stops the chain with its error and the path of the
@@ -102,7 +103,7 @@ def execute_notebooks(
     params = {"profile": profile, **(overrides or {})}
     if cfg.renders_dir is not None:
         params["renders_dir"] = str(results_root)
-    out_dir = out_dir or root / "_build" / "executed"
+    out_dir = out_dir or subdir("executed", profile, renders_dir=cfg.renders_dir)
     notebooks = _select([p for p in toc_files(root) if p.suffix == ".ipynb"], only)
     executed = []
     bar = progress_bar(notebooks, desc=f"notebooks ({profile})", unit="nb", file=sys.stdout)
