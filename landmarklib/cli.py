@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LandmarkError
-from .paths import renders_root, repo_root
+from .paths import renders_root, repo_root, subdir
 from .profiles import DEFAULT_PROFILE, PROFILES, get_profile, resolve
 
 __all__ = ["main", "toc_files", "execute_notebooks", "build_book"]
@@ -84,7 +84,8 @@ def execute_notebooks(
     overrides: dict[str, Any] | None = None,
     out_dir: Path | None = None,
 ) -> list[Path]:
-    """Execute the book's notebooks with papermill into ``out_dir`` (default ``_build/executed``).
+    """Execute the book's notebooks with papermill into ``out_dir`` (default
+    ``<renders_dir>/executed/<profile>``, so that a run writes nothing outside its ``renders_dir``).
 
     Sources stay output-free; each executed copy has papermill's injected-parameters cell. Returns
     the executed paths. A failing notebook stops the chain with its error and the path of the
@@ -93,17 +94,22 @@ def execute_notebooks(
     import papermill as pm
     from tqdm.auto import tqdm
 
+    from .progress import bar as progress_bar
     from .publish import add_notebook, new_run_record, summarize_files
 
     root = _root()
     cfg = resolve(profile, overrides)  # refuse bad names before spending any time
+    # papermill runs each notebook in its own folder: pass the root of generated data as an
+    # absolute path, so that ``-p renders_dir DIR`` means DIR relative to where the command ran.
+    results_root = renders_root(cfg.renders_dir)
     params = {"profile": profile, **(overrides or {})}
-    out_dir = out_dir or root / "_build" / "executed"
+    if cfg.renders_dir is not None:
+        params["renders_dir"] = str(results_root)
+    out_dir = out_dir or subdir("executed", profile, renders_dir=cfg.renders_dir)
     notebooks = _select([p for p in toc_files(root) if p.suffix == ".ipynb"], only)
-    results_root = renders_root()
     executed = []
     record = new_run_record(profile, params, seed=cfg.seed, out_dir=out_dir)
-    bar = tqdm(notebooks, desc=f"notebooks ({profile})", unit="nb", file=sys.stdout)
+    bar = progress_bar(notebooks, desc=f"notebooks ({profile})", unit="nb", file=sys.stdout)
     for nb in bar:
         bar.set_postfix_str(nb.stem)
         target = out_dir / nb

@@ -7,7 +7,9 @@ in notebooks executed by papermill) it is shown as a single line instead of a tr
 
 from __future__ import annotations
 
-__all__ = ["LandmarkError"]
+from collections.abc import Iterable
+
+__all__ = ["LandmarkError", "refuse_unknown"]
 
 
 class LandmarkError(ValueError):
@@ -15,3 +17,16 @@ class LandmarkError(ValueError):
 
     def _render_traceback_(self) -> list[str]:  # IPython hook: one line, no traceback
         return [f"LandmarkError: {self}"]
+
+
+def refuse_unknown(given: Iterable[str], valid: Iterable[str], *, what: str, hint: str = "") -> None:
+    """Raise one :class:`LandmarkError` naming every name of ``given`` not in ``valid`` and listing
+    the valid ones, e.g. ``unknown parameters a, b; valid names are: c, d (see ...)``.
+
+    ``what`` names the kind (``"parameter"``; an ``s`` is added for several), ``hint`` is appended.
+    """
+    valid = sorted(set(valid))
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        raise LandmarkError(f"unknown {what}{plural} {', '.join(unknown)}; valid names are: {', '.join(valid)}{hint}")

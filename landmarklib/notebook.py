@@ -8,7 +8,6 @@ with one line listing the valid names instead of being silently ignored.
 
 from __future__ import annotations
 
-import os
 import types
 from collections.abc import Mapping
 from typing import Any
@@ -47,7 +46,8 @@ def configure(namespace: Mapping[str, Any], *, stage: str = "notebook") -> Confi
     -------
     Config
         Every parameter of the profile, overridden where the notebook or papermill set a value
-        other than ``None``.
+        other than ``None``. Nothing process-wide is set: the root of generated data travels in
+        ``cfg.renders_dir``, which every stage reads from the config it is given.
 
     Raises
     ------
@@ -60,6 +60,4 @@ def configure(namespace: Mapping[str, Any], *, stage: str = "notebook") -> Confi
         cfg = resolve(profile, values)
     except LandmarkError as err:
         raise LandmarkError(f"{stage}: {err}") from None
-    if cfg.renders_dir:
-        os.environ["LANDMARKLIB_RENDERS"] = str(cfg.renders_dir)
     return cfg

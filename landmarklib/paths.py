@@ -1,7 +1,9 @@
 """Where generated data lives: one root, ``renders/``, with a folder per kind of artefact.
 
-The root is, in order: an explicit argument, ``$LANDMARKLIB_RENDERS``, or ``renders/`` in the
-repository checkout (the folder that holds ``_toc.yml``), else ``./renders``.
+The root is, in order: an explicit argument (library code passes ``cfg.renders_dir`` of the
+:class:`~landmarklib.profiles.Config` it was given), ``$LANDMARKLIB_RENDERS`` (a user-level default
+for scripts and shells; nothing in the package sets it), or ``renders/`` in the repository checkout
+(the folder that holds ``_toc.yml``), else ``./renders``.
 
 Layout::
 
@@ -20,6 +22,9 @@ from pathlib import Path
 
 __all__ = ["repo_root", "renders_root", "subdir", "anny_cache_dir"]
 
+#: The user-level default root (read, never written, by the package).
+ENV_RENDERS = "LANDMARKLIB_RENDERS"
+
 KINDS = ("synthetic", "scans", "models", "results", "executed")
 
 
@@ -30,9 +35,13 @@ def repo_root() -> Path | None:
 
 
 def renders_root(renders_dir: str | os.PathLike | None = None) -> Path:
-    """The root folder of all generated data (created on demand)."""
+    """The root folder of all generated data (absolute, created on demand).
+
+    ``renders_dir`` is ``cfg.renders_dir``; ``None`` falls back to ``$LANDMARKLIB_RENDERS``, then to
+    the checkout's ``renders/``.
+    """
     if renders_dir is None:
-        renders_dir = os.environ.get("LANDMARKLIB_RENDERS")
+        renders_dir = os.environ.get(ENV_RENDERS)
     if renders_dir is None:
         root = repo_root()
         renders_dir = (root / "renders") if root is not None else Path.cwd() / "renders"
@@ -42,7 +51,11 @@ def renders_root(renders_dir: str | os.PathLike | None = None) -> Path:
 
 
 def subdir(kind: str, *parts: str, renders_dir: str | os.PathLike | None = None) -> Path:
-    """``renders/<kind>/<parts...>``, created on demand; ``kind`` is one of :data:`KINDS`."""
+    """``<root>/<kind>/<parts...>``, created on demand; ``kind`` is one of :data:`KINDS`.
+
+    Library code always passes ``renders_dir=cfg.renders_dir`` (see :func:`renders_root`), so one
+    call with another root never splits its outputs across two roots.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown renders folder {kind!r}; use one of {KINDS}")
     path = renders_root(renders_dir).joinpath(kind, *parts)

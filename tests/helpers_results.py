@@ -4,28 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from conftest import toy_landmark_set  # noqa: F401  (defined once, in conftest; also the fixture toy_set)
 
 from landmarklib.data import LandmarkSet
 from landmarklib.evaluation.results import METHODS, predictions_frame
-from landmarklib.geometry import PATCH_SIZE
-from landmarklib.landmarks import landmark_names
-
-
-def toy_landmark_set(task: str, n: int, seed: int = 0) -> LandmarkSet:
-    """``n`` blob-shaped masks with landmarks scattered on them (ids ``s00``, ``s01``, ...)."""
-    rng = np.random.default_rng(seed)
-    pw, ph = PATCH_SIZE[task]
-    k = len(landmark_names(task))
-    yy, xx = np.mgrid[0:ph, 0:pw] + 0.5
-    masks, marks = [], []
-    for _ in range(n):
-        cx, cy = pw / 2 + rng.normal(0, 2), ph / 2 + rng.normal(0, 2)
-        rx, ry = pw * rng.uniform(0.25, 0.4), ph * rng.uniform(0.3, 0.42)
-        masks.append(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1)
-        angle = rng.uniform(0, 2 * np.pi, k)
-        marks.append(np.stack([cx + 0.8 * rx * np.cos(angle), cy + 0.8 * ry * np.sin(angle)], -1))
-    return LandmarkSet(task=task, masks=np.array(masks), landmarks=np.array(marks),
-                       ids=[f"s{i:02d}" for i in range(n)], mm_per_px=np.full((n, 2), 0.5))
 
 
 def toy_predictions(

@@ -1,4 +1,6 @@
+import contextlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,60 @@ def test_papermill_sees_every_name_of_the_parameters_cell(notebook):
                 for t in node.targets}
     assert "profile" in declared
     assert set(pm.inspect_notebook(str(ROOT / "book" / notebook))) == declared
+
+
+# ------------------------------------------------------------------ one root for everything a run writes
+
+#: Notebooks whose every call takes its root from the Config. The depth, fine-tuning and results
+#: chapters (05-07) still call helpers that default to the user's root (tests/test_paths.py lists
+#: them in PENDING); add them here when that list is empty. 01 is left out for time only (its Blender
+#: comparison takes two minutes; its renders are written by 02 and 03 through the same code).
+ISOLATED_NOTEBOOKS = ("00", "02", "03", "04")
+#: Sizes small enough for the whole chain to run in about two minutes on two cores.
+TINY = {"hand_renders": 60, "body_renders": 60, "shard_size": 30, "depth_renders": 30, "mr_subjects": 6,
+        "ct_subjects": 4, "hand_pretrain_images": 60, "body_pretrain_images": 60, "pretrain_epochs": 1,
+        "finetune_epochs": 1, "bpy_meshes": 1, "bootstrap": 50, "rf_trees": 3}
+
+
+def _files(*roots: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
+    """``{path: (size, mtime_ns)}`` of every file below ``roots``, less ``skip`` folders and caches."""
+    found = {}
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in ("__pycache__", ".ipynb_checkpoints", ".git", ".venv")
+                           and os.path.join(dirpath, d) not in skip]
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                with contextlib.suppress(FileNotFoundError):
+                    st = os.stat(path)
+                    found[path] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+@pytest.mark.slow
+def test_run_with_a_renders_dir_writes_nothing_elsewhere(tmp_path, monkeypatch):
+    """``python -m landmarklib run -p renders_dir DIR`` keeps every file it makes under DIR: nothing in
+    the checkout, nothing under the user-level default root, nothing in the home cache (the anny
+    model cache aside, which is built once per machine)."""
+    pytest.importorskip("anny")
+    from landmarklib.paths import anny_cache_dir
+
+    monkeypatch.setenv("LANDMARKLIB_RENDERS", str(tmp_path / "default-root"))
+    monkeypatch.chdir(tmp_path)
+    home_cache = Path("~/.cache").expanduser()
+    watched = (ROOT, home_cache)
+    # the anny model cache is built once per machine; dconf is the desktop's settings store, which
+    # any GTK program of the session (not this package) rewrites
+    skip = (str(anny_cache_dir()), str(home_cache / "dconf"))
+    before = _files(*watched, skip=skip)
+    args = ["run", "--profile", "quick", "--only", *ISOLATED_NOTEBOOKS, "-p", "renders_dir", "out"]
+    for name, value in TINY.items():
+        args += ["-p", name, str(value)]
+    assert main(args) == 0
+    after = _files(*watched, skip=skip)
+    changed = sorted(p for p, stat in after.items() if before.get(p) != stat)
+    assert not changed, f"written outside renders_dir: {changed[:20]}"
+    assert not (tmp_path / "default-root").exists()
+    made = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    kinds = {p.relative_to(tmp_path / "out").parts[0] for p in made}
+    assert {"executed", "results", "scans", "synthetic", "models"} <= kinds

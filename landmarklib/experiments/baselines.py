@@ -69,7 +69,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..data import LandmarkSet
 from ..engine.folds import ensure_folds
@@ -78,6 +77,7 @@ from ..evaluation.results import predictions_frame, write_predictions
 from ..landmarks import parse_task
 from ..models.forest import RegressionForest
 from ..models.nn import BinaryNN
+from ..progress import bar as progress_bar
 
 __all__ = ["BASELINE_METHODS", "fold_seed", "run_baselines", "error_summary", "baseline_claims"]
 
@@ -110,7 +110,7 @@ def run_baselines(
     *,
     methods: Sequence[str] = BASELINE_METHODS,
     write: bool = True,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Evaluate NN(syn), NN(real) and RF on the shared folds and write one table per method.
 
@@ -128,7 +128,10 @@ def run_baselines(
     methods
         Any of :data:`BASELINE_METHODS`.
     write
-        Write each table with :func:`~landmarklib.evaluation.results.write_predictions`.
+        Write each table with :func:`~landmarklib.evaluation.results.write_predictions` under
+        ``cfg.renders_dir``.
+    progress
+        A bar over the folds (:mod:`landmarklib.progress`).
 
     Returns
     -------
@@ -145,7 +148,7 @@ def run_baselines(
         raise LandmarkError("NN(syn) needs the synthetic renders (landmarklib.synth.rendering.load_renders)")
     if len(set(real.ids)) != len(real):
         raise LandmarkError("the scans' ids must be unique subject ids")
-    folds = ensure_folds(real.ids, task, profile=cfg.profile, seed=cfg.seed)
+    folds = ensure_folds(real.ids, task, profile=cfg.profile, seed=cfg.seed, renders_dir=cfg.renders_dir)
     fold_of = {sid: i for i, fold in enumerate(folds) for sid in fold["test"]}
     k = int(cfg.nn_k)
     preds: dict[str, list[tuple[int, LandmarkSet, np.ndarray]]] = {m: [] for m in methods}
@@ -156,7 +159,7 @@ def run_baselines(
         if len(nn) == 0:
             raise LandmarkError("NN(syn) needs the synthetic renders, got an empty set")
         preds["NN(syn)"].append((-1, real, nn.predict(real)))
-    for i, fold in enumerate(tqdm(folds, desc=f"{task} baselines", disable=not progress)):
+    for i, fold in enumerate(progress_bar(folds, desc=f"{task} baselines", unit="fold", progress=progress)):
         train, test = real.select_ids(fold["train"]), real.select_ids(fold["test"])
         if "NN(real)" in methods:
             preds["NN(real)"].append((i, test, BinaryNN.fit(train, k=k).predict(test)))
@@ -175,7 +178,7 @@ def run_baselines(
         tables[method] = pd.concat(frames, ignore_index=True)
         if write:
             extra = {"n_synthetic": len(nn)} if method == "NN(syn)" else {}
-            write_predictions(tables[method], params=cfg, n_folds=len(folds), **extra)
+            write_predictions(tables[method], params=cfg, n_folds=len(folds), renders_dir=cfg.renders_dir, **extra)
     return tables
 
 

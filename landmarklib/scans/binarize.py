@@ -34,10 +34,12 @@ from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
+from nibabel.affines import apply_affine
 from scipy import ndimage
 
 from ..errors import LandmarkError
 from ..geometry import Similarity, bbox_of_mask, fit_transform, patch_size, warp_mask
+from .io import world_to_voxel
 
 __all__ = ["VIEW_AXCODES", "CT_THRESHOLD_HU", "MR_THRESHOLD_FRACTION", "view_transform", "reorient", "air_threshold", "Projection", "remove_table", "project", "binarize_volume", "Patch", "to_patch"]
 
@@ -150,7 +152,7 @@ class Projection:
         """Image ``(k, 2)`` pixel ``(x, y)`` + ``(k,)`` depth (voxels) -> ``(k, 3)`` world RAS mm."""
         points = np.asarray(points, dtype=np.float64)
         vox = np.stack([points[:, 1] - 0.5, points[:, 0] - 0.5, np.asarray(depth, np.float64) - 0.5], axis=1)
-        return vox @ self.view_affine[:3, :3].T + self.view_affine[:3, 3]
+        return apply_affine(self.view_affine, vox)
 
 
 def remove_table(count: np.ndarray, depth_mm: float, table_min_mm: float) -> np.ndarray:
@@ -260,8 +262,7 @@ def binarize_volume(
         raise LandmarkError(
             f"{source}: the mask is empty after table removal (table_min_mm={table_min_mm:g}); lower it"
         )
-    inv = np.linalg.inv(view_affine)
-    vox = np.asarray(landmarks_mm, dtype=np.float64) @ inv[:3, :3].T + inv[:3, 3]  # (k, 3) row, col, depth
+    vox = world_to_voxel(landmarks_mm, view_affine)  # (k, 3) row, col, depth
     landmarks = np.stack([vox[:, 1] + 0.5, vox[:, 0] + 0.5], axis=1)  # (x, y) continuous pixel coords
     return Projection(
         mask=mask, raw_mask=raw_mask, count=count, depth=depth, landmarks=landmarks,

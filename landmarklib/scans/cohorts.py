@@ -14,6 +14,7 @@ from ..data import LandmarkSet
 from ..errors import LandmarkError
 from ..landmarks import landmark_names, parse_task
 from ..paths import subdir
+from ..progress import bar as progress_bar
 from ..provenance import provenance, read_json, write_json
 from ..scans.binarize import binarize_volume, to_patch
 from ..scans.io import _stem as _scan_id
@@ -34,14 +35,14 @@ __all__ = ["cohort_dir", "generate_cohort", "user_folder", "example", "binarize_
 
 
 def cohort_dir(task: str, cfg: Mapping[str, Any]) -> Path:
-    """``renders/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>/``.
+    """``<cfg.renders_dir>/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>/``.
 
     Subject ``i`` depends only on (seed, i) and the voxel size, so cohorts of different sizes share
     one folder (a larger cohort adds subjects, a smaller one reads the first ``n``).
     """
     name, _ = COHORTS[parse_task(task)]
     vox = "x".join(f"{v:g}" for v in _spacing(task, cfg))
-    return subdir("scans", name, f"seed{cfg['seed']}-vox{vox}")
+    return subdir("scans", name, f"seed{cfg.seed}-vox{vox}", renders_dir=cfg.renders_dir)
 
 
 def _spacing(task: str, cfg: Mapping[str, Any]) -> tuple[float, float, float]:
@@ -52,15 +53,14 @@ def _spacing(task: str, cfg: Mapping[str, Any]) -> tuple[float, float, float]:
     return value  # type: ignore[return-value]
 
 
-def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool = True) -> Path:
+def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool | None = None) -> Path:
     """Write the simulated cohort of ``task`` (skipping subjects whose files exist), then its manifest.
 
     Sizes from ``cfg``: ``mr_subjects`` / ``ct_subjects``, voxel sizes ``mr_voxel_mm`` /
     ``ct_voxel_mm`` (x = left-right, depth = antero-posterior, z = superior-inferior, mm), ``seed``.
-    Every file is written atomically; the manifest (with provenance and timing) last.
+    Every file is written atomically; the manifest (with provenance and timing) last. ``progress``:
+    see :mod:`landmarklib.progress`.
     """
-    from tqdm.auto import tqdm
-
     task = parse_task(task)
     folder = cohort_dir(task, cfg)
     n = int(cfg.mr_subjects if task == "hand" else cfg.ct_subjects)
@@ -69,7 +69,7 @@ def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool = True)
     names = landmark_names(task)
     rows = []
     start = time.perf_counter()
-    for i in tqdm(range(n), desc=f"simulating {COHORTS[task][0]}", disable=not progress):
+    for i in progress_bar(range(n), desc=f"simulating {COHORTS[task][0]}", unit="scan", progress=progress):
         subject = sample_subject(task, i, int(cfg.seed))
         vol_path, mrk_path = folder / f"{subject.id}.nii.gz", folder / f"{subject.id}.mrk.json"
         info: dict[str, Any] = {}
@@ -132,7 +132,7 @@ def example(task: str, cfg: Mapping[str, Any], index: int = 0) -> tuple[Any, Any
 def binarize_folder(
     folder: str | os.PathLike, task: str, *, names: Mapping[str, str] | None = None,
     threshold: float | None = None, table_min_mm: float = 0.0, ids: list[str] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> LandmarkSet:
     """Load every scan of ``folder`` (see :func:`landmarklib.scans.io.find_scans`), binarize it, patch it.
 
@@ -142,8 +142,6 @@ def binarize_folder(
     depth axis and ``mm_per_px``. Any bad scan stops with one :class:`LandmarkError` naming it;
     nothing is written.
     """
-    from tqdm.auto import tqdm
-
     task = parse_task(task)
     modality = COHORTS[task][1]
     pairs = find_scans(folder)
@@ -154,7 +152,7 @@ def binarize_folder(
             raise LandmarkError(f"{folder}: scans {missing} are missing; delete the folder to regenerate it")
         pairs = [by_id[i] for i in ids]
     masks, lms, ids_out, depth, ldepth, mm = [], [], [], [], [], []
-    for vol, mrk in tqdm(pairs, desc="binarizing", disable=not progress):
+    for vol, mrk in progress_bar(pairs, desc=f"binarizing {COHORTS[task][0]}", unit="scan", progress=progress):
         scan = load_scan(vol, mrk, task, names=names)
         proj = binarize_volume(
             scan.data, scan.affine, scan.landmarks_mm, modality=modality, threshold=threshold,

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.affines import apply_affine
 
 from ..errors import LandmarkError
 from ..landmarks import landmark_names
@@ -367,10 +368,11 @@ def find_scans(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
 
 
 def world_to_voxel(points_ras: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """``(k, 3)`` world RAS mm -> continuous voxel indices (voxel centres at integers, nibabel's convention)."""
-    inv = np.linalg.inv(affine)
-    pts = np.asarray(points_ras, dtype=np.float64)
-    return pts @ inv[:3, :3].T + inv[:3, 3]
+    """``(k, 3)`` world RAS mm -> continuous voxel indices (voxel centres at integers, nibabel's convention).
+
+    ``affine`` is the ``(4, 4)`` voxel -> world matrix of the volume (or of a reoriented view of it).
+    """
+    return apply_affine(np.linalg.inv(affine), np.asarray(points_ras, dtype=np.float64))
 
 
 def load_scan(

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial.transform import Rotation
 
 __all__ = ["ANNOTATION_JITTER_MM", "COHORTS", "voxelize", "paint_capsule", "torch_dtype", "local_girth", "Subject", "sample_subject", "simulate_scan"]
 
@@ -176,13 +177,9 @@ def torch_dtype():  # noqa: ANN201
 
 
 def _rot(axis: tuple[float, float, float], deg: float) -> np.ndarray:
-    """``(3, 3)`` rotation by ``deg`` degrees about unit ``axis`` (right-handed)."""
+    """``(3, 3)`` rotation by ``deg`` degrees about ``axis`` (right-handed; normalised here)."""
     axis = np.asarray(axis, float) / np.linalg.norm(axis)
-    x, y, z = axis
-    a = np.deg2rad(deg)
-    c, s = np.cos(a), np.sin(a)
-    k = np.array([[0, -z, y], [z, 0, -x], [-y, x, 0]])
-    return np.eye(3) * c + s * k + (1 - c) * np.outer(axis, axis)
+    return Rotation.from_rotvec(np.deg2rad(deg) * axis).as_matrix()
 
 
 def _palm_frame(verts: np.ndarray, heads: np.ndarray, labels: list[str]) -> np.ndarray:

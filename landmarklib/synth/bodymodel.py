@@ -57,7 +57,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from ..errors import LandmarkError
+from ..errors import LandmarkError, refuse_unknown
 from ..landmarks import landmark_names, parse_task
 
 __all__ = ["FINGERS", "Param", "SPACES", "age_to_anny", "with_ranges", "load_model", "LandmarkDefinition", "landmark_definition", "sample_params", "params_to_array", "array_to_params", "Posed", "pose", "default_sample"]
@@ -374,12 +374,7 @@ def _checked(task: str, shape_params: Mapping[str, Any], pose_params: Mapping[st
     for key, given in (("shape", shape_params), ("pose", pose_params)):
         given = dict(given or {})
         known = {p.name: p for p in space[key]}
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            raise LandmarkError(
-                f"unknown {task} {key} parameter(s) {unknown}; valid names: {sorted(known)} "
-                f"(see landmarklib.synth.bodymodel.SPACES)"
-            )
+        refuse_unknown(given, known, what=f"{task} {key} parameter", hint=" (see landmarklib.synth.bodymodel.SPACES)")
         for name, value in given.items():
             arr = np.atleast_1d(np.asarray(value.detach().cpu() if torch.is_tensor(value) else value, dtype=np.float64))
             if arr.ndim != 1:
@@ -408,7 +403,13 @@ def _checked(task: str, shape_params: Mapping[str, Any], pose_params: Mapping[st
 
 
 def _axis_rot(axis: int, deg: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, 3)`` rotations by ``deg`` about world axis ``axis`` (0 = X, 1 = Y, 2 = Z)."""
+    """``(B, 3, 3)`` rotations by ``deg`` about world axis ``axis`` (0 = X, 1 = Y, 2 = Z).
+
+    The scans' simulator uses :class:`scipy.spatial.transform.Rotation`; this batched one stays in
+    torch on the posing device: scipy's quaternion path agrees to float32 rounding (checked: masks
+    identical, depth within 1e-6 m, landmarks within 5e-5 px) but is not bit-identical, and the
+    stored renders are keyed as unchanged.
+    """
     t = torch.deg2rad(deg)
     c, s = torch.cos(t), torch.sin(t)
     one, zero = torch.ones_like(t), torch.zeros_like(t)

@@ -390,7 +390,7 @@ def _shard_job(
 
 
 def load_renders(
-    task: str, cfg: Mapping[str, Any], *, n: int | None = None, progress: bool = True, with_depth: bool = True,
+    task: str, cfg: Mapping[str, Any], *, n: int | None = None, progress: bool | None = None, with_depth: bool = True,
     workers: int | None = None,
 ) -> LandmarkSet:
     """The first ``n`` synthetic renders of ``task`` (generated and cached on first use).
@@ -405,7 +405,8 @@ def load_renders(
     n
         Number of renders (default: ``cfg[f"{task}_renders"]``).
     progress
-        Show a tqdm bar with images/s while generating.
+        Show a bar with images/s while generating (:mod:`landmarklib.progress`; ``None``: when
+        interactive).
     with_depth
         Load the depth maps (float32 in memory: 37 kB per hand, 49 kB per body render); ``False``
         leaves ``depth`` ``None`` (``landmark_depth`` is always loaded).
@@ -434,16 +435,13 @@ def load_renders(
     missing = [j for j, p in enumerate(paths) if not p.is_file()]
     if missing:
         write_json(folder / "provenance.json", provenance(cfg, task=task, shard_size=shard_size, block=BLOCK[task]))
-        from tqdm.auto import tqdm
+        from ..progress import bar as progress_bar
+        from ..progress import count_images
 
-        bar = tqdm(total=len(missing) * shard_size, desc=f"{task} renders", unit="img", disable=not progress)
-        t0, done = time.perf_counter(), 0
+        bar = progress_bar(total=len(missing) * shard_size, desc=f"{task} renders", unit="img", progress=progress)
 
         def tick() -> None:
-            nonlocal done
-            done += shard_size
-            bar.update(shard_size)
-            bar.set_postfix(images_per_s=f"{done / (time.perf_counter() - t0):.0f}")
+            count_images(bar, shard_size)
 
         if workers is None:
             workers = min(os.cpu_count() or 1, 2) if len(missing) * shard_size >= PARALLEL_FROM else 1

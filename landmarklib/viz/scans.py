@@ -21,10 +21,10 @@ def plot_scan(scan: Any, axes: Any, *, title: str = "") -> None:
     sagittal slice through the middle column, and the maximum-intensity projection along depth, all
     in the camera frame (:func:`landmarklib.scans.binarize.reorient`), with the voxel aspect ratio."""
     from ..scans.binarize import reorient
+    from ..scans.io import world_to_voxel
 
     view, view_aff, sp = reorient(scan.data, scan.affine)
-    inv = np.linalg.inv(view_aff)
-    vox = scan.landmarks_mm @ inv[:3, :3].T + inv[:3, 3]  # (k, 3) row, col, depth
+    vox = world_to_voxel(scan.landmarks_mm, view_aff)  # (k, 3) row, col, depth
     d = int(np.clip(np.round(vox[:, 2].mean()), 0, view.shape[2] - 1))
     c = view.shape[1] // 2
     lo, hi = np.percentile(view, [1, 99.9])

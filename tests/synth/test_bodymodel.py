@@ -103,3 +103,12 @@ def test_own_distribution():
     space = bm.with_ranges(bm.SPACES["hand"], age_years=(30.0, 31.0))
     s, _ = bm.sample_params("hand", 5, seed=0, space=space)
     assert np.all((s["age_years"] >= 30) & (s["age_years"] <= 31))
+
+
+def test_batched_axis_rotation_is_scipys_rotation():
+    from scipy.spatial.transform import Rotation
+
+    deg = torch.tensor([-90.0, -12.5, 0.0, 33.0, 180.0])
+    for axis in range(3):
+        want = Rotation.from_euler("xyz"[axis], deg.numpy().reshape(-1, 1), degrees=True).as_matrix()
+        np.testing.assert_allclose(bm._axis_rot(axis, deg).numpy(), want, atol=1e-6)
