@@ -9,7 +9,6 @@ Usage: ``.venv/bin/python benchmarks/bench_scans.py --profile cpu --subjects 4``
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -30,11 +29,10 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["LANDMARKLIB_RENDERS"] = tmp
         for task, key in (("hand", "mr_subjects"), ("body", "ct_subjects")):
             full = int(cfg[key])
             n = min(full, args.subjects) if args.subjects else full
-            run = cfg.replace(**{key: n})
+            run = cfg.replace(renders_dir=tmp, **{key: n})
             start = time.perf_counter()
             folder = scans.generate_cohort(task, run, progress=False)
             gen = time.perf_counter() - start

@@ -221,13 +221,16 @@ def _add_detect_parser(sub: Any) -> None:
     which.add_argument("--model", default=None, help="a detector bundle file (detector-<task>.pt)")
     p.add_argument("--out", default=None, help="output folder (default: a new <scan_dir>_landmarks beside it)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--renders-dir", default=None,
+                   help="root of generated data that holds the profile's bundle (default: ./renders)")
 
 
 def _run_detect(args: argparse.Namespace) -> int:
     from .detection import detect
 
     try:
-        detect(args.scan_dir, args.task, profile=args.profile, model=args.model, out=args.out, device=args.device)
+        detect(args.scan_dir, args.task, profile=args.profile, model=args.model, out=args.out, device=args.device,
+               renders_dir=args.renders_dir)
     except LandmarkError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

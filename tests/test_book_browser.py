@@ -102,7 +102,7 @@ def built_book(tmp_path_factory):
             cohort.save(cohorts_dir / f"{task}.npz")
             frame = toy_predictions(cohort, PAPER_LIKE, seed=seed)
             for _, part in frame.groupby("method"):
-                write_predictions(part, params={"profile": "quick", "seed": 0}, renders_dir=renders)
+                write_predictions(part, params={"profile": "quick", "seed": 0, "renders_dir": renders})
         stage = _stage_book(tmp)
         pm.execute_notebook(str(ROOT / "book" / "06_results.ipynb"), str(stage / "book" / "06_results.ipynb"),
                             parameters={"profile": "quick", "bootstrap": 200}, cwd=str(stage / "book"),

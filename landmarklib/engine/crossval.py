@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..engine.training import Schedule, _check_arrays, _fingerprint, fit, predict
 from ..errors import LandmarkError
+from ..progress import bar
 from ..provenance import save_npz
 
 __all__ = ["TargetTransform", "fold_index", "cross_validate_arrays"]
@@ -131,7 +131,7 @@ def cross_validate_arrays(
     fold_of = fold_index(ids, folds)  # refuses overlapping folds and uncovered ids before any training
     pred = np.full(targets.shape, np.nan, dtype=np.float32)
     histories = []
-    for i, fold in enumerate(tqdm(folds, desc="folds", leave=False, disable=(not progress) if progress is not None else None)):
+    for i, fold in enumerate(bar(folds, desc="folds", leave=False, progress=progress)):
         train = np.flatnonzero(np.isin(ids, np.asarray(fold["train"]).astype(str)))
         test = np.flatnonzero(fold_of == i)
         ckpt = None if checkpoint_stem is None else Path(f"{checkpoint_stem}_fold{i}.pt")

@@ -67,14 +67,15 @@ def missing_methods(predictions: pd.DataFrame, *, tasks: Sequence[str] = ("hand"
 
 
 def write_table(
-    frame: pd.DataFrame, name: str, params: Mapping[str, object], *,
-    renders_dir: str | os.PathLike | None = None, **extra: object,
+    frame: pd.DataFrame, name: str, params: Mapping[str, object], **extra: object,
 ) -> Path:
-    """Write ``frame`` as ``renders/results/<profile>/<name>.csv`` with a provenance sidecar, atomically."""
+    """Write ``frame`` as ``renders/results/<profile>/<name>.csv`` with a provenance sidecar, atomically.
+
+    ``params`` is the run's :class:`~landmarklib.profiles.Config` (``profile``, ``renders_dir``)."""
     from ..paths import subdir
     from ..provenance import atomic_path, provenance, write_json
 
-    path = subdir("results", str(params["profile"]), renders_dir=renders_dir) / f"{name}.csv"
+    path = subdir("results", str(params["profile"]), renders_dir=params.get("renders_dir")) / f"{name}.csv"
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
     write_json(path.with_suffix(".json"), provenance(params, table=name, rows=len(frame), **extra))

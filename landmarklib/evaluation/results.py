@@ -171,10 +171,12 @@ def write_predictions(
     frame: pd.DataFrame,
     *,
     params: Mapping[str, Any],
-    renders_dir: str | os.PathLike | None = None,
     **extra: Any,
 ) -> Path:
     """Write one (task, method) table and its provenance sidecar atomically; returns the CSV path.
+
+    ``params`` is the run's :class:`~landmarklib.profiles.Config`: its ``profile`` and ``renders_dir``
+    place the file, and it is the provenance record.
 
     The file is ``renders/results/<profile>/predictions/<task>_<method-slug>.csv`` (+ ``.json``), for
     every method of :data:`REGISTRY`, the depth methods with their ``depth_true``/``depth_pred``.
@@ -186,7 +188,7 @@ def write_predictions(
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise LandmarkError(f"the {methods[0]} prediction table lacks columns {missing}")
-    csv, sidecar = _paths(params["profile"], tasks[0], methods[0], renders_dir)
+    csv, sidecar = _paths(params["profile"], tasks[0], methods[0], params.get("renders_dir"))
     with atomic_path(csv) as tmp:
         frame.to_csv(tmp, index=False)
     write_json(sidecar, provenance(params, task=tasks[0], method=methods[0], rows=len(frame), **extra))

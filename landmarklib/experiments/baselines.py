@@ -178,7 +178,7 @@ def run_baselines(
         tables[method] = pd.concat(frames, ignore_index=True)
         if write:
             extra = {"n_synthetic": len(nn)} if method == "NN(syn)" else {}
-            write_predictions(tables[method], params=cfg, n_folds=len(folds), renders_dir=cfg.renders_dir, **extra)
+            write_predictions(tables[method], params=cfg, n_folds=len(folds), **extra)
     return tables
 
 

@@ -497,9 +497,9 @@ def run_depth_experiment(
     model, _offset, _history = pretrain_depth_cnn(synthetic, cfg, model_factory=model_factory)
     cnn, _histories = cross_validate_depth(model, real, folds, cfg)
     extra = {"n_synthetic": len(synthetic), "n_real": len(real), "unit_depth": "voxel"}
-    files = {f["method"].iloc[0]: write_predictions(f, params=cfg, renders_dir=cfg.renders_dir, **extra)
+    files = {f["method"].iloc[0]: write_predictions(f, params=cfg, **extra)
              for f in (baseline, cnn)}
     frame = pd.concat([baseline, cnn], ignore_index=True)
     fig4 = fig4_table(frame, n_resamples=int(cfg.bootstrap), seed=cfg.seed)
-    files["fig4"] = write_table(fig4, "fig4_depth_errors", cfg, renders_dir=cfg.renders_dir, **extra)
+    files["fig4"] = write_table(fig4, "fig4_depth_errors", cfg, **extra)
     return {"frame": frame, "files": files, "fig4": fig4}

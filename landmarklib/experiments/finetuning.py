@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..data import LandmarkSet
 from ..engine.crossval import cross_validate_arrays
@@ -29,6 +28,7 @@ from ..errors import LandmarkError
 from ..evaluation.results import predictions_frame
 from ..experiments.pretraining import load_pretrained, pretrain, synthetic_data
 from ..models.cnn import LandmarkCNN
+from ..progress import bar
 from ..provenance import atomic_path
 
 __all__ = ["finetune", "cross_validate", "subject_subset", "learning_curve", "write_learning_curve"]
@@ -195,7 +195,7 @@ def learning_curve(
     cache: dict[tuple[str, int, int], pd.DataFrame] = {}
     models: dict[int, LandmarkCNN] = {}
     rows = []
-    for curve, n_sub, n_ren in tqdm(jobs, desc=f"learning curve {task}", disable=(not progress) if progress is not None else None):
+    for curve, n_sub, n_ren in bar(jobs, desc=f"learning curve {task}", progress=progress):
         if n_ren not in models:
             models[n_ren] = _pretrained_on(task, cfg, n_ren, full_renders, renders, progress)
         for method, base in (("CNN(real)", None), ("CNN(ft)", models[n_ren])):

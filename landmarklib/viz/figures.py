@@ -238,13 +238,13 @@ def learning_curve_path(profile: str, *, renders_dir: str | os.PathLike | None =
     return subdir("results", profile, renders_dir=renders_dir) / "learning_curve.csv"
 
 
-def save_figure(fig: plt.Figure, name: str, params: Mapping[str, Any], *, dpi: int = 110,
-                renders_dir: str | os.PathLike | None = None, **extra: Any) -> Path:
-    """Save ``fig`` as ``renders/results/<profile>/figures/<name>.png`` (+ ``.json`` provenance), atomically."""
+def save_figure(fig: plt.Figure, name: str, params: Mapping[str, Any], *, dpi: int = 110, **extra: Any) -> Path:
+    """Save ``fig`` as ``renders/results/<profile>/figures/<name>.png`` (+ ``.json`` provenance), atomically;
+    ``params`` is the run's :class:`~landmarklib.profiles.Config` (``profile``, ``renders_dir``)."""
     from ..paths import subdir
     from ..provenance import atomic_path, provenance, write_json
 
-    path = subdir("results", str(params["profile"]), "figures", renders_dir=renders_dir) / f"{name}.png"
+    path = subdir("results", str(params["profile"]), "figures", renders_dir=params.get("renders_dir")) / f"{name}.png"
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     write_json(path.with_suffix(".json"), provenance(params, figure=name, **extra))
