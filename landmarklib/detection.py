@@ -20,7 +20,7 @@ Depth, per task (a choice; the paper infers depth for the hands only):
   next gap; the CT table's layers dropped and enclosed air such as the lungs filled;
   :func:`landmarklib.scans.world.silhouette_mid_depth`). The body's landmarks are joint
   centres or tips of limbs, which lie near the middle of the body part in the antero-posterior
-  direction; the book reports the error this gives (``book/08_detect.ipynb``).
+  direction; the book reports the error this gives (``book/09_detect.ipynb``).
 
 :func:`heldout_errors` scores the same world-coordinate path on the cross-validated predictions of
 chapters 05 and 07 (each scan predicted by the fold that held it out), next to the mean-shape reference.
@@ -328,7 +328,7 @@ def find_bundle(task: str, *, profile: str | None = None, model: str | os.PathLi
         raise LandmarkError(
             f"no trained {task} detector for profile {profile!r} ({path}); train it with "
             f"`python -m landmarklib run --profile {profile}` (the whole chain; its last chapter, "
-            "book/08_detect.ipynb, writes the bundle) or pass a bundle with --model FILE"
+            "book/09_detect.ipynb, writes the bundle) or pass a bundle with --model FILE"
         )
     return path
 
