@@ -75,6 +75,11 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "rf_pixels": 200,  # silhouette pixels sampled per training image
         "mr_voxel_mm": (1.5, 1.0, 1.5),  # coarser than the paper's 0.5 mm in-plane: a cohort in ~1 minute
         "ct_voxel_mm": (5.0, 5.0, 10.0),
+        # realism of the simulated cohorts (issue 16, landmarklib.scans.simulate.REALISM) and the
+        # sensitivity chapter's ladder: all levels, hands only, on the tiny cohorts (a few minutes)
+        "realism": "clean",
+        "sensitivity_levels": ("clean", "paper", "hard"),
+        "sensitivity_tasks": ("hand",),
     },
     "cpu": {
         **_SCHEDULE,
@@ -111,6 +116,11 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "rf_pixels": 400,
         "mr_voxel_mm": (0.8, 1.0, 0.8),  # in-plane coarser than the paper's 0.5 mm: 132 hands in ~10 min
         "ct_voxel_mm": (1.5, 1.5, 5.0),
+        # realism (issue 16): every level needs its own cohort (~10 min for 132 hands) and cross-validation
+        # (~4 min NN/RF + CNN(real)/CNN(ft) ~4 min per level on 2 cores): hands only
+        "realism": "clean",
+        "sensitivity_levels": ("clean", "paper", "hard"),
+        "sensitivity_tasks": ("hand",),
     },
     "paper": {
         **_SCHEDULE,
@@ -137,6 +147,9 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "rf_pixels": 1000,
         "mr_voxel_mm": (0.5, 1.0, 0.5),
         "ct_voxel_mm": (1.5, 1.5, 5.0),
+        "realism": "clean",  # issue 16
+        "sensitivity_levels": ("clean", "paper", "hard"),
+        "sensitivity_tasks": ("hand", "body"),
     },
 }
 
@@ -192,6 +205,10 @@ class Config(Mapping[str, Any]):
     mr_voxel_mm: tuple[float, float, float]
     ct_voxel_mm: tuple[float, float, float]
     table_min_mm: float
+    # realism of the simulated cohorts (issue 16) and the sensitivity chapter's ladder
+    realism: str
+    sensitivity_levels: tuple[str, ...]
+    sensitivity_tasks: tuple[str, ...]
     # baselines
     nn_k: int
     rf_trees: int
@@ -276,6 +293,15 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         ) from None
 
 
+def _check_realism(values: Mapping[str, Any]) -> None:
+    """Refuse an unknown realism level (issue 16) with one clear error."""
+    from .scans.simulate import LEVELS
+
+    for level in (values["realism"], *values["sensitivity_levels"]):
+        if level not in LEVELS:
+            raise LandmarkError(f"unknown realism level {level!r}; choose one of: {', '.join(LEVELS)}")
+
+
 def resolve(profile: str = DEFAULT_PROFILE, overrides: Mapping[str, Any] | None = None) -> Config:
     """Merge a profile with user overrides into one flat parameter dictionary.
 
@@ -309,6 +335,8 @@ def resolve(profile: str = DEFAULT_PROFILE, overrides: Mapping[str, Any] | None 
         if name == "profile" or value is None:
             continue
         values[name] = _coerce(name, value, values[name])
-    for name in ("mr_voxel_mm", "ct_voxel_mm", "curve_subjects", "curve_renders", "curve_tasks"):
+    for name in ("mr_voxel_mm", "ct_voxel_mm", "curve_subjects", "curve_renders", "curve_tasks",
+                 "sensitivity_levels", "sensitivity_tasks"):
         values[name] = tuple(values[name])  # papermill and JSON give lists
+    _check_realism(values)
     return Config(**values)

@@ -23,6 +23,7 @@ from ..scans.simulate import (
     ANNOTATION_JITTER_MM,
     COHORTS,
     _subject_rng,
+    realism,
     sample_subject,
     simulate_scan,
 )
@@ -35,14 +36,24 @@ __all__ = ["cohort_dir", "generate_cohort", "user_folder", "example", "binarize_
 
 
 def cohort_dir(task: str, cfg: Mapping[str, Any]) -> Path:
-    """``<cfg.renders_dir>/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>/``.
+    """``<cfg.renders_dir>/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>[-<realism>]/``.
 
-    Subject ``i`` depends only on (seed, i) and the voxel size, so cohorts of different sizes share
-    one folder (a larger cohort adds subjects, a smaller one reads the first ``n``).
+    Subject ``i`` depends only on (seed, i), the voxel size and the realism level
+    (:data:`landmarklib.scans.simulate.REALISM`), so cohorts of different sizes share one folder (a
+    larger cohort adds subjects, a smaller one reads the first ``n``). The level ``clean`` keeps the
+    folder name it had before the levels existed, so its caches stay valid.
     """
     name, _ = COHORTS[parse_task(task)]
     vox = "x".join(f"{v:g}" for v in _spacing(task, cfg))
-    return subdir("scans", name, f"seed{cfg.seed}-vox{vox}", renders_dir=cfg.renders_dir)
+    level = _level(cfg)
+    suffix = "" if level == "clean" else f"-{level}"
+    return subdir("scans", name, f"seed{cfg.seed}-vox{vox}{suffix}", renders_dir=cfg.renders_dir)
+
+
+def _level(cfg: Mapping[str, Any]) -> str:
+    level = cfg.get("realism", "clean") or "clean"
+    realism(level)  # a clear error for an unknown level
+    return str(level)
 
 
 def _spacing(task: str, cfg: Mapping[str, Any]) -> tuple[float, float, float]:
@@ -70,11 +81,12 @@ def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool | None 
     rows = []
     start = time.perf_counter()
     for i in progress_bar(range(n), desc=f"simulating {COHORTS[task][0]}", unit="scan", progress=progress):
-        subject = sample_subject(task, i, int(cfg.seed))
+        subject = sample_subject(task, i, int(cfg.seed), _level(cfg))
         vol_path, mrk_path = folder / f"{subject.id}.nii.gz", folder / f"{subject.id}.mrk.json"
         info: dict[str, Any] = {}
         if not (vol_path.is_file() and mrk_path.is_file()):
-            vol, affine, info = simulate_scan(subject, task, spacing_mm=spacing, seed=int(cfg.seed), index=i)
+            vol, affine, info = simulate_scan(subject, task, spacing_mm=spacing, seed=int(cfg.seed), index=i,
+                                              realism_level=_level(cfg))
             save_nifti(vol_path, vol, affine, dtype=np.int16)
             rng = _subject_rng(int(cfg.seed), task, 10_000 + i)
             expert = subject.landmarks * 1000 + rng.normal(0, jitter, size=subject.landmarks.shape)
@@ -87,7 +99,7 @@ def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool | None 
     with atomic_path(folder / "subjects.csv") as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
     write_json(folder / "manifest.json", provenance(
-        cfg, task=task, n=n, voxel_mm=list(spacing), annotation_jitter_mm=jitter,
+        cfg, task=task, n=n, voxel_mm=list(spacing), annotation_jitter_mm=jitter, realism=_level(cfg),
         seconds=round(time.perf_counter() - start, 2), ids=[r["id"] for r in rows],
     ))
     return folder

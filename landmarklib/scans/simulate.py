@@ -36,9 +36,18 @@ Voxel content
   motion in 30 % of the MR scans (fingers/palm blurred along the left-right axis, sigma 1.5-3 mm, and
   a 12 % ghost shifted along it).
 
+Realism levels (issue 16)
+-------------------------
+Everything above is the level ``clean`` (bit for bit the cohorts before the levels existed). The
+levels ``paper`` and ``hard`` add the difficulties the paper names (Sec. 3-4) with the strengths of
+:data:`REALISM` (one row per named effect, one column per level; :func:`realism_table` shows it with
+each effect's unit and justification). Every draw of an effect comes from its own random stream
+(``[seed, ..., index, 7]``), so ``clean`` keeps the original stream and a level is deterministic for a
+seed; an effect whose strength is "off" draws nothing.
+
 Files
 -----
-``renders/scans/{mr_hand,ct_body}/seed<seed>-vox<x>x<depth>x<z>/``: ``<id>.nii.gz`` (array axes L, P, S = the
+``renders/scans/{mr_hand,ct_body}/seed<seed>-vox<x>x<depth>x<z>[-<level>]/``: ``<id>.nii.gz`` (array axes L, P, S = the
 model frame's X, Y, Z; affine to RAS mm), ``<id>.mrk.json`` (3D Slicer Markups, LPS, mm) with the
 "expert" landmarks: the model's exact landmark plus an annotation jitter of
 :data:`ANNOTATION_JITTER_MM` (Gaussian per axis), ``subjects.csv`` (the drawn parameters),
@@ -56,12 +65,105 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-__all__ = ["ANNOTATION_JITTER_MM", "COHORTS", "voxelize", "paint_capsule", "torch_dtype", "local_girth", "Subject", "sample_subject", "simulate_scan"]
+__all__ = ["ANNOTATION_JITTER_MM", "COHORTS", "LEVELS", "REALISM", "realism_table", "realism", "close_gaps", "voxelize", "paint_capsule", "torch_dtype", "local_girth", "Subject", "sample_subject", "simulate_scan"]
 
 #: s.d. (mm, per axis) of the simulated expert's annotation error.
 ANNOTATION_JITTER_MM = {"hand": 1.0, "body": 2.0}
 #: task -> (folder name, modality).
 COHORTS = {"hand": ("mr_hand", "mr"), "body": ("ct_body", "ct")}
+
+#: The realism levels, from today's cohorts to stronger-than-the-paper difficulties.
+LEVELS = ("clean", "paper", "hard")
+
+#: effect -> {level: strength}. ``None`` or 0 = off. Ranges ``(lo, hi)`` are drawn uniformly per
+#: subject. Units, the task and the justification of each row: :data:`REALISM_NOTES`.
+REALISM: dict[str, dict[str, Any]] = {
+    # MR hand
+    "thumb_extra_sd_deg": {"clean": 0.0, "paper": 8.0, "hard": 15.0},
+    "finger_spread_extra_sd_deg": {"clean": 0.0, "paper": 2.0, "hard": 5.0},
+    "touching_fingers_prob": {"clean": 0.0, "paper": 0.2, "hard": 0.5},
+    "touching_fingers_gap_mm": {"clean": 0.0, "paper": 3.0, "hard": 6.0},
+    "motion_prob": {"clean": 0.3, "paper": 0.4, "hard": 0.6},
+    "motion_blur_scale": {"clean": 1.0, "paper": 1.5, "hard": 2.5},
+    "forearm_mm": {"clean": None, "paper": (0.0, 40.0), "hard": (20.0, 80.0)},
+    "sandbag_gap_mm": {"clean": 1.0, "paper": 0.0, "hard": 0.0},
+    "sandbag_intensity": {"clean": 0.12, "paper": 0.16, "hard": 0.24},
+    "fov_depth_sd_mm": {"clean": None, "paper": 3.0, "hard": 5.0},
+    # CT body
+    "arm_adduction_deg": {"clean": 0.0, "paper": 4.0, "hard": 8.0},
+    "touching_body_prob": {"clean": 0.0, "paper": 0.5, "hard": 0.8},
+    "touching_body_gap_mm": {"clean": 0.0, "paper": 10.0, "hard": 20.0},
+    "hip_spread_extra_deg": {"clean": 0.0, "paper": 5.0, "hard": 10.0},
+    "knee_flexion_deg": {"clean": 0.0, "paper": 15.0, "hard": 30.0},
+    "foot_rotation_scale": {"clean": 1.0, "paper": 1.5, "hard": 2.0},
+    "fov_width_mm": {"clean": None, "paper": (480.0, 600.0), "hard": (420.0, 520.0)},
+    "table_plate_mm": {"clean": (4.0, 4.0), "paper": (3.0, 8.0), "hard": (3.0, 12.0)},
+    "cushion_prob": {"clean": 0.0, "paper": 0.5, "hard": 0.9},
+    "blanket_prob": {"clean": 0.0, "paper": 0.3, "hard": 0.6},
+    "habitus_sd": {"clean": 0.0, "paper": 0.08, "hard": 0.15},
+}
+
+#: effect -> (task, unit, what it does and why this strength).
+REALISM_NOTES: dict[str, tuple[str, str, str]] = {
+    "thumb_extra_sd_deg": ("hand", "deg", "extra s.d. of the thumb's adduction: 'the distances between the fingers, "
+                           "especially to the thumb, varies among the volunteers' (Sec. 3)"),
+    "finger_spread_extra_sd_deg": ("hand", "deg", "extra s.d. of each finger's spread ('slightly spread fingers', Sec. 3)"),
+    "touching_fingers_prob": ("hand", "fraction", "subjects whose neighbouring fingers touch (silhouettes merge)"),
+    "touching_fingers_gap_mm": ("hand", "mm", "gaps between fingers narrower than this are closed (soft tissue in contact)"),
+    "motion_prob": ("hand", "fraction", "scans with motion: 'palms and fingers are often not clearly visible "
+                    "in the images due to movement artifacts' (Sec. 4); clean: 0.3"),
+    "motion_blur_scale": ("hand", "x", "factor on the motion blur's s.d. (clean 1.5-3 mm)"),
+    "forearm_mm": ("hand", "mm", "length of forearm inside the field of view, cut by its border (the crop to the "
+                   "object then moves the landmarks inside the patch); clean: no forearm"),
+    "sandbag_gap_mm": ("hand", "mm", "gap between the half-kilo sand bag and the back of the hand (Sec. 3): 0 = contact"),
+    "sandbag_intensity": ("hand", "x fat", "the bag's MR signal; the air threshold is about 0.25 (0.25 x the "
+                          "99.5th percentile), so 0.24 plus the bias field crosses it in places"),
+    "fov_depth_sd_mm": ("hand", "mm", "the field of view is placed relative to the table (palm side), not the "
+                        "hand, with this s.d. along depth; calibrated so that the fingertip depth spread "
+                        "is the paper's 3.14-3.18 voxels (Sec. 3); clean: anchored to the back of the hand"),
+    "arm_adduction_deg": ("body", "deg", "arms up to this much closer to the trunk ('hands close to the body', Sec. 3)"),
+    "touching_body_prob": ("body", "fraction", "subjects whose hands/arms touch the trunk or thighs (merge)"),
+    "touching_body_gap_mm": ("body", "mm", "left-right gaps narrower than this are closed in touching subjects"),
+    "hip_spread_extra_deg": ("body", "deg", "up to this much more leg spread ('legs have the highest variation in articulation')"),
+    "knee_flexion_deg": ("body", "deg", "knee flexion up to this (a knee cushion raises the knees)"),
+    "foot_rotation_scale": ("body", "x", "factor on the feet's rotation s.d. (clean 20 deg; 'the feet could be in an "
+                            "arbitrary position')"),
+    "fov_width_mm": ("body", "mm", "reconstruction field of view (left-right); arms beyond it are cut (air)"),
+    "table_plate_mm": ("body", "mm", "thickness of each of the table's two plates (Sec. 2.1: 'two thin plates')"),
+    "cushion_prob": ("body", "fraction", "scans with positioning aids: a knee wedge (20-80 mm) and a head rest "
+                     "(-350 to -150 HU, above the -400 HU air threshold) between table and body"),
+    "blanket_prob": ("body", "fraction", "scans with a folded blanket (5-15 mm, -300 HU) over the legs"),
+    "habitus_sd": ("body", "log s.d.", "one girth factor for the whole body (weight across adult cancer patients)"),
+}
+
+
+def realism(level: str) -> dict[str, Any]:
+    """``{effect: strength}`` of ``level`` (one of :data:`LEVELS`); a clear error otherwise."""
+    if level not in LEVELS:
+        from ..errors import LandmarkError
+
+        raise LandmarkError(f"unknown realism level {level!r}; choose one of: {', '.join(LEVELS)}")
+    return {effect: row[level] for effect, row in REALISM.items()}
+
+
+def realism_table() -> Any:
+    """:data:`REALISM` as a DataFrame for the book: one row per effect, task, unit, one column per level, why."""
+    import pandas as pd
+
+    rows = [{"effect": e, "task": REALISM_NOTES[e][0], "unit": REALISM_NOTES[e][1],
+             **{lv: "off" if row[lv] is None else str(row[lv]) for lv in LEVELS}, "why": REALISM_NOTES[e][2]}
+            for e, row in REALISM.items()]
+    return pd.DataFrame(rows).set_index("effect")
+
+
+def _realism_rng(*key: int) -> np.random.Generator:
+    """The effects' own stream (never the clean draws')."""
+    return np.random.default_rng([*(int(k) for k in key), 7])
+
+
+def _span(value: Any, rng: np.random.Generator) -> float:
+    lo, hi = value
+    return float(rng.uniform(lo, hi)) if hi > lo else float(lo)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -271,13 +373,21 @@ class Subject:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+#: Sign of a rotation about the lower leg's X axis that flexes the knee (checked in the tests).
+_KNEE_FLEXION_SIGN = 1.0
+
+
 def _subject_rng(seed: int, task: str, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), 4 if task == "hand" else 20, int(index)])
 
 
-def sample_subject(task: str, index: int, seed: int) -> Subject:
-    """Draw subject ``index`` of a cohort: phenotype, local girth changes and pose (see module doc)."""
+def sample_subject(task: str, index: int, seed: int, realism_level: str = "clean") -> Subject:
+    """Draw subject ``index`` of a cohort: phenotype, local girth changes and pose (see module doc),
+    with the pose and habitus effects of ``realism_level`` (:data:`REALISM`)."""
     import torch
+
+    fx = realism(realism_level)
+    rr = _realism_rng(seed, 4 if task == "hand" else 20, index)
 
     model = _model(task)  # sets ANNY_CACHE_DIR before anny is imported
     from anny.shape_distribution import SimpleShapeDistribution
@@ -311,6 +421,10 @@ def sample_subject(task: str, index: int, seed: int) -> Subject:
         # anny's rest hand is already spread; these deltas close it to "slightly spread" fingers
         spreads = {2: rng.normal(-4, 3), 3: rng.normal(0, 2), 4: rng.normal(4, 3), 5: rng.normal(7, 4)}
         thumb = rng.uniform(-30, 5)  # adduction towards the index varies the thumb distance
+        if fx["thumb_extra_sd_deg"]:
+            thumb = float(np.clip(thumb + rr.normal(0, fx["thumb_extra_sd_deg"]), -45, 20))
+        if fx["finger_spread_extra_sd_deg"]:
+            spreads = {f: a + rr.normal(0, fx["finger_spread_extra_sd_deg"]) for f, a in spreads.items()}
         params.update(thumb_abduction=round(float(thumb), 2))
         for f, ang in spreads.items():
             r = _rot((1, 0, 0), ang) @ _rot((0, 0, 1), -rng.uniform(0, 10))
@@ -319,12 +433,23 @@ def sample_subject(task: str, index: int, seed: int) -> Subject:
         girth_sd = 0.06
     else:
         # arms down by the body: 5-14 degrees from vertical (anny's A-pose is about 45)
-        arm = _arm_rest_deg() - rng.uniform(5, 14, size=2)
+        target = rng.uniform(5, 14, size=2)
+        if fx["arm_adduction_deg"]:  # closer to the trunk, never through it
+            target = np.maximum(target - rr.uniform(0, fx["arm_adduction_deg"], size=2), 1.0)
+        arm = _arm_rest_deg() - target
         leg = rng.uniform(-7, 0, size=2)  # anny's rest legs are already apart: close them a little
+        if fx["hip_spread_extra_deg"]:
+            leg = leg + rr.uniform(0, fx["hip_spread_extra_deg"], size=2)
         pose["upperarm01.L"], pose["upperarm01.R"] = _rot((0, 1, 0), arm[0]), _rot((0, 1, 0), -arm[1])
         pose["upperleg01.L"], pose["upperleg01.R"] = _rot((0, 1, 0), -leg[0]), _rot((0, 1, 0), leg[1])
         for side in "LR":
-            pose[f"foot.{side}"] = _rot((0, 0, 1), rng.normal(0, 20)) @ _rot((1, 0, 0), rng.normal(0, 20))
+            k = float(fx["foot_rotation_scale"])
+            pose[f"foot.{side}"] = _rot((0, 0, 1), k * rng.normal(0, 20)) @ _rot((1, 0, 0), k * rng.normal(0, 20))
+        if fx["knee_flexion_deg"]:
+            knee = rr.uniform(0, fx["knee_flexion_deg"], size=2)
+            for side, ang in zip("LR", knee, strict=True):
+                pose[f"lowerleg01.{side}"] = _rot((1, 0, 0), _KNEE_FLEXION_SIGN * ang)
+            params.update(knee_deg=knee.round(2).tolist())
         pose["neck01"] = _rot((1, 0, 0), rng.normal(0, 5))
         params.update(arm_deg=arm.round(2).tolist(), leg_deg=leg.round(2).tolist())
         girth_sd = 0.10
@@ -340,6 +465,10 @@ def sample_subject(task: str, index: int, seed: int) -> Subject:
     heads = out["bone_poses"][0, :, :3, 3].double().numpy()
     parents = [int(p) for p in model.bone_parents]
     factors = np.clip(rng.normal(1.0, girth_sd, size=len(labels)), 0.75, 1.3)
+    if task == "body" and fx["habitus_sd"]:
+        habitus = float(np.exp(rr.normal(0, fx["habitus_sd"])))
+        factors = factors * habitus
+        params.update(habitus=round(habitus, 3))
     verts = local_girth(
         verts, heads, parents, model.vertex_bone_indices.numpy(), model.vertex_bone_weights.double().numpy(),
         factors,
@@ -358,6 +487,80 @@ def sample_subject(task: str, index: int, seed: int) -> Subject:
         id=f"{'mr' if task == 'hand' else 'ct'}{index:03d}", vertices=verts, faces=faces, heads=heads,
         parents=parents, labels=labels, landmarks=lms, params=params,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Realism effects (REALISM); each draws from the effects' stream only
+
+#: MR: depth of the field of view from the table (palm side) when it is placed from the table, mm.
+_FOV_DEPTH_MM = 70.0
+
+
+def close_gaps(inside: np.ndarray, gap_mm: float, spacing_x: float) -> np.ndarray:
+    """Fill left-right (axis 0) gaps narrower than ``gap_mm`` between inside voxels (touching parts).
+
+    A binary closing with a line along axis 0 (:func:`scipy.ndimage.binary_closing`); the volume's
+    border counts as outside, so nothing grows beyond the object.
+    """
+    n = max(int(round(gap_mm / spacing_x)), 1) + 1
+    structure = np.ones((n, 1, 1), bool)
+    return inside | ndimage.binary_closing(inside, structure=structure)
+
+
+def _forearm(verts_v: np.ndarray, shape: tuple[int, ...], sp: np.ndarray) -> np.ndarray:
+    """An elliptic cylinder from the grid's lower z border up to just past the hand mesh's wrist opening,
+    as wide and thick as the wrist (the forearm, cut by the field of view)."""
+    zmin = verts_v[:, 2].min()
+    ring = verts_v[verts_v[:, 2] < zmin + 5.0 / sp[2]]
+    lo, hi = ring.min(0), ring.max(0)
+    ctr, half = (lo + hi) / 2, np.maximum((hi - lo) / 2, 1.0)
+    g = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    ellipse = ((g[0] - ctr[0]) / half[0]) ** 2 + ((g[1] - ctr[1]) / half[1]) ** 2 <= 1
+    out = np.zeros(shape, bool)
+    out[:, :, : int(np.ceil(zmin + 3.0 / sp[2]))] = ellipse[:, :, None]
+    return out
+
+
+def _box(vol: np.ndarray, x: tuple[float, float], y: tuple[int, int], z: tuple[float, float], value: float,
+         free: np.ndarray) -> None:
+    """Set ``vol`` to ``value`` where ``free`` in the voxel box (clipped to the grid)."""
+    sl = tuple(slice(max(int(a), 0), max(min(int(b), n), 0)) for (a, b), n in zip((x, y, z), vol.shape, strict=True))
+    vol[sl][free[sl]] = value
+
+
+def _cushions(vol: np.ndarray, inside: np.ndarray, subject: Subject, to_vox: Any, sp: np.ndarray, table_y: int,
+              rng: np.random.Generator) -> dict[str, float]:
+    """Positioning aids between the body and the table: a knee wedge and a head rest (foam, in air only)."""
+    hu = float(rng.uniform(-350, -150))
+    knees = [to_vox(subject.heads[subject.labels.index(f"lowerleg01.{s}")]) for s in "LR"]
+    head = to_vox(subject.heads[subject.labels.index("head")])
+    wedge = float(rng.uniform(20, 80))
+    kx = (min(k[0] for k in knees) - 80 / sp[0], max(k[0] for k in knees) + 80 / sp[0])
+    kz = (min(k[2] for k in knees) - 150 / sp[2], max(k[2] for k in knees) + 150 / sp[2])
+    _box(vol, kx, (table_y - int(round(wedge / sp[1])), table_y), kz, hu, ~inside)
+    _box(vol, (head[0] - 100 / sp[0], head[0] + 100 / sp[0]), (table_y - int(round(40 / sp[1])), table_y),
+         (head[2] - 200 / sp[2], head[2] + 120 / sp[2]), hu, ~inside)
+    return {"hu": round(hu, 1), "knee_wedge_mm": round(wedge, 1)}
+
+
+def _blanket(vol: np.ndarray, inside: np.ndarray, subject: Subject, to_vox: Any, sp: np.ndarray,
+             rng: np.random.Generator) -> float:
+    """A folded blanket over the legs: a sheet on the most anterior leg surface of each z slice, spanning
+    both legs and the gap between them (in air only)."""
+    thick = float(rng.uniform(10, 25))
+    hips = to_vox(subject.heads[subject.labels.index("upperleg01.L")])[2]
+    feet = min(to_vox(subject.heads[subject.labels.index(f"foot.{s}")])[2] for s in "LR")
+    t = max(int(round(thick / sp[1])), 1)
+    for k in range(max(int(feet), 0), min(int(hips), inside.shape[2])):
+        cols = np.flatnonzero(inside[:, :, k].any(axis=1))
+        if cols.size == 0:
+            continue
+        front = int(np.flatnonzero(inside[:, :, k].any(axis=0)).min())
+        xs = slice(max(cols.min() - int(30 / sp[0]), 0), cols.max() + int(30 / sp[0]) + 1)
+        ys = slice(max(front - t, 0), front)
+        block = vol[xs, ys, k]
+        block[~inside[xs, ys, k]] = -300.0
+    return round(thick, 1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -426,9 +629,11 @@ def _segments(subject: Subject, task: str) -> list[tuple[int, int, float]]:
 
 
 def simulate_scan(
-    subject: Subject, task: str, *, spacing_mm: tuple[float, float, float], seed: int, index: int
+    subject: Subject, task: str, *, spacing_mm: tuple[float, float, float], seed: int, index: int,
+    realism_level: str = "clean",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Voxelize a subject and fill it with tissue, noise and artefacts (see the module docstring).
+    """Voxelize a subject and fill it with tissue, noise and artefacts (see the module docstring),
+    with the scan effects of ``realism_level`` (:data:`REALISM`).
 
     Returns
     -------
@@ -440,15 +645,34 @@ def simulate_scan(
         Artefacts drawn (motion, table position, ...).
     """
     rng = np.random.default_rng([int(seed), 99, 4 if task == "hand" else 20, int(index)])
+    fx = realism(realism_level)
+    rr = _realism_rng(seed, 99, 4 if task == "hand" else 20, index)
     sp = np.asarray(spacing_mm, dtype=np.float64)
     info: dict[str, Any] = {}
     if task == "hand":
         margin = (np.array([12.0, 18.0, 6.0]), np.array([12.0, 8.0, 10.0]))  # sand bag room in front (-Y)
+        if fx["fov_depth_sd_mm"]:  # the field of view placed from the table (palm side, +Y), not the hand
+            thick = float(np.ptp(subject.vertices[:, 1])) * 1000
+            offset = float(np.clip(rr.normal(0, fx["fov_depth_sd_mm"]), -2.5 * fx["fov_depth_sd_mm"],
+                                   2.5 * fx["fov_depth_sd_mm"]))
+            margin[0][1] = max(_FOV_DEPTH_MM + offset - margin[1][1] - thick, 18.0)
+            info["fov_offset_mm"] = round(offset, 2)
+        forearm = _span(fx["forearm_mm"], rr) if fx["forearm_mm"] else 0.0
+        if forearm > 0:  # the field of view ends this far below the hand mesh: the forearm is cut there
+            margin[0][2] = forearm
+            info["forearm_mm"] = round(forearm, 1)
     else:
         margin = (np.array([20.0, 20.0, 15.0]), np.array([20.0, 70.0, 15.0]))  # table room behind (+Y)
     origin, shape = _grid(subject.vertices, sp, margin)
     to_vox = lambda p: (np.asarray(p) * 1000 - origin) / sp  # noqa: E731 - m -> voxel index
     inside = voxelize(to_vox(subject.vertices), subject.faces, shape)
+    if task == "hand" and info.get("forearm_mm"):
+        inside |= _forearm(to_vox(subject.vertices), shape, sp)
+    touch = "touching_fingers" if task == "hand" else "touching_body"
+    if fx[f"{touch}_prob"] and rr.random() < fx[f"{touch}_prob"]:
+        z0 = int(to_vox(subject.heads[subject.labels.index("finger3-1.L")])[2]) if task == "hand" else 0
+        inside[:, :, z0:] = close_gaps(inside[:, :, z0:], fx[f"{touch}_gap_mm"], sp[0])
+        info["touching_gap_mm"] = fx[f"{touch}_gap_mm"]
     skin_dist = _skin_distance(inside, sp, 1.0 if task == "hand" else 3.0)  # mm to the skin, inside
     bone = np.zeros(shape, np.float32)  # 0 none, 1 cortical, 2 marrow
     tendon = np.zeros(shape, bool)
@@ -492,13 +716,13 @@ def simulate_scan(
                      + subject.heads[subject.labels.index("finger3-1.L")] * 0.5)
         dorsum = to_vox(subject.vertices)[:, 1].min()
         axes = np.array([40.0, 7.0, 35.0]) / sp
-        ctr[1] = dorsum - axes[1] - 1.0
+        ctr[1] = dorsum - axes[1] - fx["sandbag_gap_mm"] / sp[1]
         g = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij", sparse=True)
         bag = sum(((g[d] - ctr[d]) / axes[d]) ** 2 for d in range(3)) <= 1
-        vol[bag & ~inside] = 0.12
+        vol[bag & ~inside] = fx["sandbag_intensity"]
         vol = ndimage.gaussian_filter(vol, 0.5)
-        if rng.random() < 0.3:  # motion: blur palm/fingers left-right, plus a ghost
-            sigma = rng.uniform(1.5, 3.0)
+        if rng.random() < fx["motion_prob"]:  # motion: blur palm/fingers left-right, plus a ghost
+            sigma = rng.uniform(1.5, 3.0) * fx["motion_blur_scale"]
             knuckles = to_vox(subject.heads[subject.labels.index("finger3-1.L")])[2]
             moved = ndimage.gaussian_filter1d(vol, sigma / sp[0], axis=0)
             start = int(max(knuckles - 25 / sp[2], 0))
@@ -541,13 +765,26 @@ def simulate_scan(
         body_back = np.flatnonzero(inside.any(axis=(0, 2))).max()
         gap = rng.uniform(2, 8)
         y1 = int(body_back + np.ceil(gap / sp[1]))
-        thick, sep = max(int(round(4 / sp[1])), 1), int(round(40 / sp[1]))
+        plate = _span(fx["table_plate_mm"], rr)
+        thick, sep = max(int(round(plate / sp[1])), 1), int(round(40 / sp[1]))
+        if fx["table_plate_mm"][1] > fx["table_plate_mm"][0]:
+            info["table_plate_mm"] = round(plate, 1)
+        if fx["cushion_prob"] and rr.random() < fx["cushion_prob"]:
+            info["cushions"] = _cushions(vol, inside, subject, to_vox, sp, y1, rr)
+        if fx["blanket_prob"] and rr.random() < fx["blanket_prob"]:
+            info["blanket_mm"] = _blanket(vol, inside, subject, to_vox, sp, rr)
         cx = shape[0] / 2
         half = int(min(240 / sp[0], shape[0] / 2))
         xs = slice(int(cx - half), int(cx + half))
         for y in (y1, y1 + sep):
             vol[xs, y : y + thick, :] = 250.0
         info["table_rows"] = [int(y1), int(y1 + sep)]
+        if fx["fov_width_mm"]:  # arms beyond the reconstructed field of view are cut (air)
+            width = _span(fx["fov_width_mm"], rr)
+            cx_mid = to_vox(np.zeros(3))[0]
+            xs_all = np.arange(shape[0])
+            vol[np.abs(xs_all - cx_mid) * sp[0] > width / 2] = -1000.0
+            info["fov_width_mm"] = round(width, 1)
         vol = ndimage.gaussian_filter(vol, 0.5)
         vol += rng.normal(0, 20.0, size=shape).astype(np.float32)
     return vol.astype(np.float32), _affine(origin, sp), info
