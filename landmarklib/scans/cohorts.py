@@ -36,7 +36,7 @@ __all__ = ["cohort_dir", "generate_cohort", "user_folder", "example", "binarize_
 
 
 def cohort_dir(task: str, cfg: Mapping[str, Any]) -> Path:
-    """``<cfg.renders_dir>/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>[-<realism>]/``.
+    """``<cfg.renders_dir>/scans/<mr_hand|ct_body>/seed<seed>-vox<x>x<depth>x<z>[-<realism>-<strengths>]/``.
 
     Subject ``i`` depends only on (seed, i), the voxel size and the realism level
     (:data:`landmarklib.scans.simulate.REALISM`), so cohorts of different sizes share one folder (a
@@ -46,8 +46,17 @@ def cohort_dir(task: str, cfg: Mapping[str, Any]) -> Path:
     name, _ = COHORTS[parse_task(task)]
     vox = "x".join(f"{v:g}" for v in _spacing(task, cfg))
     level = _level(cfg)
-    suffix = "" if level == "clean" else f"-{level}"
+    suffix = "" if level == "clean" else f"-{level}-{_strengths_key(level)}"
     return subdir("scans", name, f"seed{cfg.seed}-vox{vox}{suffix}", renders_dir=cfg.renders_dir)
+
+
+def _strengths_key(level: str) -> str:
+    """8 hex digits of the level's effect strengths: a recalibrated level gets a new folder."""
+    import hashlib
+    import json
+
+    text = json.dumps(realism(level), sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _level(cfg: Mapping[str, Any]) -> str:

@@ -79,8 +79,9 @@ LEVELS = ("clean", "paper", "hard")
 #: subject. Units, the task and the justification of each row: :data:`REALISM_NOTES`.
 REALISM: dict[str, dict[str, Any]] = {
     # MR hand
-    "thumb_extra_sd_deg": {"clean": 0.0, "paper": 8.0, "hard": 15.0},
+    "thumb_extra_sd_deg": {"clean": 0.0, "paper": 5.0, "hard": 15.0},
     "finger_spread_extra_sd_deg": {"clean": 0.0, "paper": 2.0, "hard": 5.0},
+    "finger_flexion_scale": {"clean": 1.0, "paper": 0.2, "hard": 1.0},
     "touching_fingers_prob": {"clean": 0.0, "paper": 0.2, "hard": 0.5},
     "touching_fingers_gap_mm": {"clean": 0.0, "paper": 3.0, "hard": 6.0},
     "motion_prob": {"clean": 0.3, "paper": 0.4, "hard": 0.6},
@@ -88,7 +89,7 @@ REALISM: dict[str, dict[str, Any]] = {
     "forearm_mm": {"clean": None, "paper": (0.0, 40.0), "hard": (20.0, 80.0)},
     "sandbag_gap_mm": {"clean": 1.0, "paper": 0.0, "hard": 0.0},
     "sandbag_intensity": {"clean": 0.12, "paper": 0.16, "hard": 0.24},
-    "fov_depth_sd_mm": {"clean": None, "paper": 3.0, "hard": 5.0},
+    "fov_depth_sd_mm": {"clean": None, "paper": 2.7, "hard": 5.0},
     # CT body
     "arm_adduction_deg": {"clean": 0.0, "paper": 4.0, "hard": 8.0},
     "touching_body_prob": {"clean": 0.0, "paper": 0.5, "hard": 0.8},
@@ -108,6 +109,9 @@ REALISM_NOTES: dict[str, tuple[str, str, str]] = {
     "thumb_extra_sd_deg": ("hand", "deg", "extra s.d. of the thumb's adduction: 'the distances between the fingers, "
                            "especially to the thumb, varies among the volunteers' (Sec. 3)"),
     "finger_spread_extra_sd_deg": ("hand", "deg", "extra s.d. of each finger's spread ('slightly spread fingers', Sec. 3)"),
+    "finger_flexion_scale": ("hand", "x", "factor on the fingers' flexion (clean 0-10 deg): 'in most of the images, "
+                             "contraction of the fingers could be ignored' (Sec. 3); with fov_depth_sd_mm it sets "
+                             "the fingertip depth spread"),
     "touching_fingers_prob": ("hand", "fraction", "subjects whose neighbouring fingers touch (silhouettes merge)"),
     "touching_fingers_gap_mm": ("hand", "mm", "gaps between fingers narrower than this are closed (soft tissue in contact)"),
     "motion_prob": ("hand", "fraction", "scans with motion: 'palms and fingers are often not clearly visible "
@@ -427,7 +431,7 @@ def sample_subject(task: str, index: int, seed: int, realism_level: str = "clean
             spreads = {f: a + rr.normal(0, fx["finger_spread_extra_sd_deg"]) for f, a in spreads.items()}
         params.update(thumb_abduction=round(float(thumb), 2))
         for f, ang in spreads.items():
-            r = _rot((1, 0, 0), ang) @ _rot((0, 0, 1), -rng.uniform(0, 10))
+            r = _rot((1, 0, 0), ang) @ _rot((0, 0, 1), -rng.uniform(0, 10) * fx["finger_flexion_scale"])
             pose[f"finger{f}-1.L"] = u0 @ r @ u0.T
         pose["finger1-1.L"] = u0 @ _rot((1, 0, 0), thumb) @ u0.T
         girth_sd = 0.06
@@ -447,8 +451,9 @@ def sample_subject(task: str, index: int, seed: int, realism_level: str = "clean
             pose[f"foot.{side}"] = _rot((0, 0, 1), k * rng.normal(0, 20)) @ _rot((1, 0, 0), k * rng.normal(0, 20))
         if fx["knee_flexion_deg"]:
             knee = rr.uniform(0, fx["knee_flexion_deg"], size=2)
-            for side, ang in zip("LR", knee, strict=True):
+            for side, ang in zip("LR", knee, strict=True):  # the knee rises, the heel stays near the table
                 pose[f"lowerleg01.{side}"] = _rot((1, 0, 0), _KNEE_FLEXION_SIGN * ang)
+                pose[f"upperleg01.{side}"] = pose[f"upperleg01.{side}"] @ _rot((1, 0, 0), -_KNEE_FLEXION_SIGN * ang / 2)
             params.update(knee_deg=knee.round(2).tolist())
         pose["neck01"] = _rot((1, 0, 0), rng.normal(0, 5))
         params.update(arm_deg=arm.round(2).tolist(), leg_deg=leg.round(2).tolist())
