@@ -84,3 +84,12 @@ def test_scan_dir_errors_name_the_file(tmp_path):
     write_mrk_json(tmp_path / "air.mrk.json", lm.landmarks.BODY, pts)
     with pytest.raises(LandmarkError, match=r"air\.nii\.gz: no voxel above the air threshold"):
         load_cohort("body", _cfg(scan_dir=str(tmp_path)))
+
+
+def test_cohort_folder_keys_the_realism_level(tmp_path):
+    clean = cohort_dir("hand", _cfg(renders_dir=str(tmp_path)))
+    assert clean.name == "seed0-vox2x2x2"  # the name before the levels existed: caches stay valid
+    paper = cohort_dir("hand", _cfg(renders_dir=str(tmp_path), realism="paper"))
+    assert paper.name.startswith("seed0-vox2x2x2-paper-") and paper != clean
+    with pytest.raises(LandmarkError, match="unknown realism level"):
+        _cfg(realism="extreme")

@@ -99,3 +99,74 @@ def test_local_girth_scales_about_the_bone():
 
 
 # ------------------------------------------------------------------ cohorts (anny)
+
+
+# ------------------------------------------------------------------ realism levels (issue 16)
+
+from landmarklib.errors import LandmarkError  # noqa: E402
+from landmarklib.scans import simulate as sim  # noqa: E402
+
+#: sha256 of simulate_scan's float32 volume of subject 0 (seed 0, quick voxel sizes) made by the code
+#: before the realism levels existed (main at e6b3753). A numpy/scipy/anny upgrade may change these
+#: bits; then regenerate them from that commit, not from this branch.
+_MAIN_SHA = {"hand": "8d313df0873a18380b4e57edc3d734c9beac6c0c9998a4384e1a4fc6858028af",
+             "body": "b35df41656ba11f3b0c8fed3031f76d1dc1eea85a32c67c376a5debec9b1cec3"}
+_QUICK_VOXEL = {"hand": (1.5, 1.0, 1.5), "body": (5.0, 5.0, 10.0)}
+
+
+def _scan(task, level, index=0):
+    pytest.importorskip("anny")
+    subject = sim.sample_subject(task, index, 0, level)
+    vol, aff, info = sim.simulate_scan(subject, task, spacing_mm=_QUICK_VOXEL[task], seed=0, index=index,
+                                       realism_level=level)
+    return subject, vol, info
+
+
+@pytest.mark.parametrize("task", ["hand", "body"])
+def test_clean_level_reproduces_the_cohort_before_the_levels_bit_for_bit(task):
+    import hashlib
+
+    _, vol, _ = _scan(task, "clean")
+    assert hashlib.sha256(vol.tobytes()).hexdigest() == _MAIN_SHA[task]
+
+
+def test_levels_are_deterministic_and_differ_from_clean():
+    s1, v1, i1 = _scan("hand", "hard")
+    s2, v2, i2 = _scan("hand", "hard")
+    assert np.array_equal(v1, v2) and i1 == i2 and np.array_equal(s1.landmarks, s2.landmarks)
+    _, v0, _ = _scan("hand", "clean")
+    assert v0.shape != v1.shape or not np.array_equal(v0, v1)
+
+
+def test_cut_forearm_touches_the_volume_border():
+    _, vol, info = _scan("hand", "hard")
+    assert info["forearm_mm"] >= 20
+    thr = 0.25 * np.percentile(vol, 99.5)  # the MR air threshold (binarize.MR_THRESHOLD_FRACTION)
+    assert (vol[:, :, 0] > thr).sum() > 20  # tissue on the lower (proximal) face: cut by the field of view
+    _, clean, _ = _scan("hand", "clean")
+    assert (clean[:, :, 0] > 0.25 * np.percentile(clean, 99.5)).sum() == 0
+
+
+def test_close_gaps_merges_touching_parts_and_keeps_wide_gaps():
+    inside = np.zeros((30, 3, 3), bool)
+    inside[2:8], inside[10:16], inside[26:29] = True, True, True  # gaps of 2 and 10 voxels
+    closed = sim.close_gaps(inside, gap_mm=3.0, spacing_x=1.0)
+    assert closed[8:10].all() and not closed[16:26].any() and (closed >= inside).all()
+    # fewer separate runs along x = fewer gaps between fingers in the silhouette
+    runs = lambda m: int(np.sum(np.diff(m[:, 1, 1].astype(int)) == 1))  # noqa: E731
+    assert runs(closed) < runs(inside)
+
+
+def test_table_thickness_varies_and_cushions_appear():
+    infos = [_scan("body", "hard", i)[2] for i in range(3)]
+    plates = [info["table_plate_mm"] for info in infos]
+    assert len(set(plates)) == 3 and all(3 <= p <= 12 for p in plates)
+    assert any("cushions" in info for info in infos)
+
+
+def test_realism_table_and_unknown_level():
+    table = sim.realism_table()
+    assert list(table.columns[2:5]) == list(sim.LEVELS) and set(table.index) == set(sim.REALISM)
+    assert set(sim.REALISM) == set(sim.REALISM_NOTES)
+    with pytest.raises(LandmarkError, match="realism level 'harder'"):
+        sim.realism("harder")

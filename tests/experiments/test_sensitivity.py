@@ -1,0 +1,54 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import landmarklib as lm
+from landmarklib.errors import LandmarkError
+from landmarklib.evaluation.results import predictions_frame
+from landmarklib.experiments import sensitivity
+from landmarklib.landmarks import landmark_names
+from landmarklib.paper import paper_values
+
+
+def _predictions(errors_by_landmark, method="NN(real)", level="clean"):
+    """Hand predictions whose per-landmark error is ``errors_by_landmark`` (px) on every scan."""
+    k, n = len(errors_by_landmark), 6
+    true = np.full((n, k, 2), 40.0)
+    pred = true.copy()
+    pred[:, :, 0] += np.asarray(errors_by_landmark)
+    frame = predictions_frame(task="hand", method=method, fold=[i % 3 for i in range(n)],
+                              subjects=[f"s{i}" for i in range(n)], pred_px=pred, true_px=true,
+                              mm_per_px=np.ones((n, 2)))
+    return frame.assign(realism=level)
+
+
+def test_rank_correlation_with_fig2_is_one_for_the_papers_ranking_and_minus_one_reversed():
+    paper = paper_values("fig2").drop_duplicates(["task", "method", "landmark"])
+    ref = paper[(paper.task == "hand") & (paper.method == "NN(real)")].set_index("landmark")["value"]
+    values = ref.reindex(landmark_names("hand")).to_numpy()
+    same = _predictions(values)
+    reverse = _predictions(values.max() + 1 - values, level="hard")
+    rank = sensitivity.fig2_rank_correlation(pd.concat([same, reverse]))
+    by_level = rank.set_index("realism")["spearman"]
+    assert by_level["clean"] == pytest.approx(1.0) and by_level["hard"] == pytest.approx(-1.0)
+    assert (rank["landmarks"] == 5).all()
+
+
+def test_level_summary_has_the_mean_shape_reference_per_level():
+    table = pd.concat([_predictions([1, 2, 3, 4, 5]), _predictions([2, 2, 2, 2, 2], level="paper")])
+    summary = sensitivity.level_summary(table)
+    assert set(summary["method"]) == {"NN(real)", "mean shape"}
+    nn = summary[summary.method == "NN(real)"].assign(r=lambda d: d.realism.astype(str)).set_index("r")["mean_px"]
+    assert nn["clean"] == pytest.approx(3.0) and nn["paper"] == pytest.approx(2.0)
+    assert list(summary["realism"].astype(str).unique()) == ["clean", "paper"]  # ordered by level
+
+
+def test_level_config_keys_results_by_level_and_refuses_nesting():
+    cfg = lm.resolve("quick")
+    hard = sensitivity.level_config(cfg, "hard")
+    assert hard.realism == "hard" and hard.profile == "quick/realism-hard" and hard.seed == cfg.seed
+    with pytest.raises(LandmarkError):
+        sensitivity.level_config(hard, "paper")
+    with pytest.raises(LandmarkError, match="unknown realism level"):
+        sensitivity.level_config(cfg, "brutal")
+    assert len(sensitivity.plan(cfg)) == len(cfg.sensitivity_levels) * len(cfg.sensitivity_tasks)
