@@ -5,7 +5,7 @@ Every verdict of the book is conditional on how the simulated scans are made
 the cohorts of each realism level (:data:`landmarklib.scans.simulate.REALISM`) with everything else
 fixed: the pretraining (CNN(syn)) is shared across levels, the folds are those of the same subject
 ids, and each level's prediction tables and fine-tuned checkpoints go to their own folders
-(``renders/results/<profile>/realism-<level>/``, ``renders/models/<profile>/realism-<level>/``), so
+(``renders/results/<profile>/realism-<level>[-<strengths>]/``, likewise under ``renders/models/``), so
 the main chapters' predictions are never overwritten.
 
 Functions
@@ -41,7 +41,7 @@ LADDER_METHODS = ("NN(syn)", "NN(real)", "RF", "CNN(syn)", "CNN(real)", "CNN(ft)
 
 
 def level_config(cfg: Config, level: str) -> Config:
-    """``cfg`` with ``realism=level`` and the results key ``<profile>/realism-<level>``.
+    """``cfg`` with ``realism=level`` and the results key ``<profile>/realism-<level>[-<strengths>]``.
 
     The key is the ``profile`` attribute every writer reads (predictions, folds, checkpoints), so a
     level's files never mix with the main chapters'. Load the shared CNN(syn) with the original
@@ -50,7 +50,10 @@ def level_config(cfg: Config, level: str) -> Config:
     realism(level)  # a clear error for an unknown level
     if "/realism-" in cfg.profile:
         raise LandmarkError(f"{cfg.profile!r} is already a level's config; pass the run's own config")
-    return dataclasses.replace(cfg, realism=level, profile=f"{cfg.profile}/realism-{level}")
+    from ..scans.cohorts import _strengths_key
+
+    key = level if level == "clean" else f"{level}-{_strengths_key(level)}"  # a recalibrated level: new folders
+    return dataclasses.replace(cfg, realism=level, profile=f"{cfg.profile}/realism-{key}")
 
 
 def run_level(
