@@ -82,7 +82,7 @@ def cross_validate_arrays(
         model = make_model(i)
         history = fit(model, inputs[train], targets[train], schedule, seed=seed + i, checkpoint=ckpt,
                       device=device, desc=f"fold {i + 1}/{len(folds)}", progress=progress, save_final=keep_models)
-        pred[test] = predict(model, inputs[test], device=device)
+        pred[test] = predict(model, inputs[test], device=device, precision=schedule.precision)
         histories.append(history)
         if done is not None and ckpt is not None:
             # the fold's result is small; its checkpoint (weights + momentum, 0.2-0.3 GB) is not kept

@@ -791,7 +791,7 @@ def crossvalidate_depth_cnn(
         )
         test = fold == f
         out[test] = shift_depth(
-            training.predict(model, inputs[test], device=cfg.device), offset, +1
+            training.predict(model, inputs[test], device=cfg.device, precision=schedule.precision), offset, +1
         )
     px, depth = outputs_to_predictions(out, stats, real.task)
     return px, depth, fold
