@@ -82,6 +82,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from ..data import LandmarkSet
@@ -442,6 +443,7 @@ def fit(
         source = _ArraySource(inputs, targets, schedule.batch_size)
     dev = resolve_device(device)
     precision = effective_precision(schedule.precision, dev)
+    bf16 = precision == "bf16"
     _keep_freed_memory()
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -480,19 +482,28 @@ def fit(
         for epoch in range(start_epoch, schedule.epochs):
             base.train()
             t0, seen, loss_sum = time.perf_counter(), 0, torch.zeros((), device=dev)
-            for xb, yb in source.batches(generator):
+            batches = source.batches(generator)
+            while True:
+                with record_function("data"):  # labels for torch.profiler (benchmarks/bench_training.py)
+                    item = next(batches, None)
+                    if item is None:
+                        break
+                    xb, yb = item
+                    x, y = _to_batch(xb, dev, True), _to_batch(yb, dev, False)
                 lr = schedule.lr_at(epoch, iteration)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                x, y = _to_batch(xb, dev, True), _to_batch(yb, dev, False)
-                with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                with record_function("forward"), torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
                     pred = net(x)
-                loss = l2_loss(pred, y)  # fp32
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if schedule.clip_grad_norm > 0:
-                    optimizer.grad_scale = _clip_scale(params, schedule.clip_grad_norm)
-                optimizer.step()
+                    loss = l2_loss(pred, y)  # fp32
+                with record_function("backward"):
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                with record_function("clip"):
+                    if schedule.clip_grad_norm > 0:
+                        optimizer.grad_scale = _clip_scale(params, schedule.clip_grad_norm)
+                with record_function("optimizer"):
+                    optimizer.step()
                 iteration += 1
                 seen += len(xb)
                 loss_sum += loss.detach() * len(xb)
