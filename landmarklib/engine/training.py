@@ -75,7 +75,7 @@ import hashlib
 import io
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +93,7 @@ from ..paths import subdir
 from ..profiles import PRECISIONS
 from ..provenance import atomic_path
 
-__all__ = ["cpu_has_bf16", "effective_precision", "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss", "set_inputs", "set_targets", "checkpoint_path", "fit", "predict", "predict_set"]
+__all__ = ["cpu_has_bf16", "effective_precision", "ShardBlocks", "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss", "set_inputs", "set_targets", "checkpoint_path", "fit", "predict", "predict_set"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -248,21 +248,95 @@ def _to_batch(x: np.ndarray | torch.Tensor, device: torch.device, channels_last:
     return t.contiguous(memory_format=torch.channels_last) if channels_last else t
 
 
-class _ArraySource:
-    """Shuffled mini-batches of in-memory arrays; the order comes from a seeded torch generator."""
+def _block_order(sizes: Sequence[int], generator: torch.Generator) -> list[tuple[int, np.ndarray]]:
+    """Epoch order over consecutive blocks of ``sizes`` samples: the blocks in a random order, each
+    block's samples in a random order (local indices). One block = a plain random permutation."""
+    if len(sizes) == 1:
+        return [(0, torch.randperm(sizes[0], generator=generator).numpy())]
+    blocks = torch.randperm(len(sizes), generator=generator).tolist()
+    return [(j, torch.randperm(sizes[j], generator=generator).numpy()) for j in blocks]
 
-    def __init__(self, inputs: np.ndarray, targets: np.ndarray, batch_size: int) -> None:
+
+class _ArraySource:
+    """Shuffled mini-batches of in-memory arrays; the order comes from a seeded torch generator.
+
+    ``block``: shuffle in blocks of this many consecutive samples (:func:`_block_order`), the order
+    a :class:`ShardBlocks` source of the same blocks gives; ``None``: one block.
+    """
+
+    def __init__(self, inputs: np.ndarray, targets: np.ndarray, batch_size: int, block: int | None = None) -> None:
         self.inputs, self.targets = _check_arrays(inputs, targets)
         self.batch_size = batch_size
+        n = len(self.inputs)
+        block = n if block is None else int(block)
+        self.sizes = [min(block, n - start) for start in range(0, n, block)]
 
     def __len__(self) -> int:  # batches per epoch
         return -(-len(self.inputs) // self.batch_size)
 
     def batches(self, generator: torch.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        order = torch.randperm(len(self.inputs), generator=generator).numpy()
+        offsets = np.cumsum([0, *self.sizes])
+        order = np.concatenate([offsets[j] + local for j, local in _block_order(self.sizes, generator)])
         for start in range(0, len(order), self.batch_size):
             idx = np.sort(order[start : start + self.batch_size])  # sorted: faster gathers, same batch
             yield self.inputs[idx], self.targets[idx]
+
+
+class ShardBlocks:
+    """Training data read one block (e.g. one render shard) at a time: for sets larger than memory.
+
+    Parameters
+    ----------
+    loaders
+        One callable per block, returning its ``(inputs, targets)`` arrays (e.g. reading one shard
+        file); called once per block and epoch, one block in memory at a time.
+    sizes
+        Samples per block (all equal except perhaps the last, like the shards of a render set).
+    key
+        Identifies the data in checkpoints (e.g. the render folder).
+
+    :func:`fit` with ``blocks=ShardBlocks(...)`` gives the same batches, and so the same weights, as
+    :func:`fit` on the concatenated arrays with ``shuffle_block`` equal to the block size.
+    """
+
+    def __init__(self, loaders: Sequence[Callable[[], tuple[np.ndarray, np.ndarray]]], sizes: Sequence[int],
+                 key: str) -> None:
+        if len(loaders) != len(sizes) or not loaders:
+            raise LandmarkError(f"ShardBlocks needs one size per loader, > 0 blocks; got {len(loaders)} and {len(sizes)}")
+        if any(size != sizes[0] for size in sizes[:-1]):
+            raise LandmarkError(f"ShardBlocks: every block but the last must have the same size; got {list(sizes)}")
+        self.loaders, self.sizes, self.key = list(loaders), [int(s) for s in sizes], str(key)
+        self.n = sum(self.sizes)
+        self.batch_size = 1
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def batches(self, generator: torch.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        offsets = np.cumsum([0, *self.sizes])
+        carry: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (global index, inputs, targets)
+        have = 0
+        for j, local in _block_order(self.sizes, generator):
+            inputs, targets = _check_arrays(*self.loaders[j]())
+            if len(inputs) != self.sizes[j]:
+                raise LandmarkError(f"ShardBlocks: block {j} has {len(inputs)} samples, expected {self.sizes[j]}")
+            pos = 0
+            while pos < len(local):
+                take = local[pos : pos + self.batch_size - have]
+                carry.append((offsets[j] + take, inputs[take], targets[take]))
+                have += len(take)
+                pos += len(take)
+                if have == self.batch_size:
+                    yield self._emit(carry)
+                    carry, have = [], 0
+        if carry:
+            yield self._emit(carry)
+
+    @staticmethod
+    def _emit(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.concatenate([p[0] for p in parts])
+        sort = np.argsort(idx, kind="stable")  # the in-memory path's sorted batch
+        return np.concatenate([p[1] for p in parts])[sort], np.concatenate([p[2] for p in parts])[sort]
 
 
 class _StreamSource:
@@ -383,6 +457,8 @@ def fit(
     stream: Iterable[Any] | None = None,
     stream_task: str | None = None,
     stream_n: int | None = None,
+    blocks: ShardBlocks | None = None,
+    shuffle_block: int | None = None,
     compile: bool = False,
     desc: str = "train",
     callback: Callable[[int, dict[str, Any]], None] | None = None,
@@ -420,6 +496,11 @@ def fit(
     stream, stream_task, stream_n
         Instead of arrays: an iterable of samples (see :class:`_StreamSource`), its task and the
         number of samples per epoch.
+    blocks
+        Instead of arrays: a :class:`ShardBlocks` source, read one block at a time.
+    shuffle_block
+        Shuffle in blocks of this many consecutive samples (arrays only; see :class:`ShardBlocks`).
+        ``None``: one random permutation of all samples.
     compile
         Wrap the model with ``torch.compile`` (optional speed-up, never required).
     callback
@@ -433,14 +514,17 @@ def fit(
         ``{"loss": [mean loss per epoch], "images_per_s": [...], "lr": [...], "seconds": float,
         "epochs_run": int, "resumed_from": int, "precision": "bf16" | "fp32", "device": str}``. The model ends on the CPU in eval mode.
     """
-    if stream is not None:
+    if blocks is not None:
+        blocks.batch_size = schedule.batch_size
+        source: _ArraySource | _StreamSource | ShardBlocks = blocks
+    elif stream is not None:
         if stream_task is None:
             raise LandmarkError("a stream needs stream_task ('hand' or 'body')")
-        source: _ArraySource | _StreamSource = _StreamSource(stream, stream_task, schedule.batch_size, stream_n)
+        source = _StreamSource(stream, stream_task, schedule.batch_size, stream_n)
     else:
         if inputs is None or targets is None:
             raise LandmarkError("fit needs inputs and targets arrays, or a stream")
-        source = _ArraySource(inputs, targets, schedule.batch_size)
+        source = _ArraySource(inputs, targets, schedule.batch_size, shuffle_block)
     dev = resolve_device(device)
     precision = effective_precision(schedule.precision, dev)
     bf16 = precision == "bf16"
@@ -455,9 +539,11 @@ def fit(
                                "precision": precision, "device": dev.type}
     start_epoch, iteration = 0, 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    n_samples = source.n if isinstance(source, _StreamSource) else len(source.inputs)
+    n_samples = len(source.inputs) if isinstance(source, _ArraySource) else source.n
     identity = {"schedule": asdict(schedule), "seed": int(seed), "samples": int(n_samples),
-                "data": _fingerprint(source.targets) if isinstance(source, _ArraySource) else f"stream:{stream_task}",
+                "shuffle_block": source.sizes[0] if isinstance(source, (_ArraySource, ShardBlocks)) else None,
+                "data": _fingerprint(source.targets) if isinstance(source, _ArraySource)
+                else f"blocks:{source.key}" if isinstance(source, ShardBlocks) else f"stream:{stream_task}",
                 "precision": precision}
     if ckpt is not None and ckpt.is_file():
         state = _load_checkpoint(ckpt)
