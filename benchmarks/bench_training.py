@@ -1,48 +1,61 @@
-"""Training speed of the Table 1 CNN on this machine, against its own fp32 matmul rate.
+"""Training speed of the Table 1 CNN: the library's ``fit`` against a plain fp32 PyTorch loop, side by side.
 
-Measures, for the hand (96 x 96) and body (76 x 160) networks:
+For the hand (96 x 96) and body (76 x 160) networks at the paper's mini-batch of 100, and for the body's
+fine-tuning regime (19 images per step: a leave-one-out fold of 20 CT scans), in one process:
 
-* training images/s through :func:`landmarklib.engine.training.fit` at the paper's mini-batch of 100
-  (pretraining) and at the fine-tuning batch sizes (a whole fold: 88 hands, 19 bodies), i.e. the
-  real code path with data conversion, channels_last, SGD + momentum;
-* the achieved GFLOP/s = 3 x forward FLOPs (counted by :func:`landmarklib.models.cnn.forward_flops`) x
-  images/s, and its ratio to the machine's fp32 matrix-multiply GFLOP/s measured here with torch
-  (2048^3 ``torch.mm``, best of 5), the target being >= 50 %;
-* the projected wall time of the ``cpu`` and ``paper`` profiles' CNN training (pretraining of both
-  tasks + CNN(real) and CNN(ft) cross-validation) on this machine, and of ``paper`` on one H100.
+* a plain fp32 PyTorch loop of the same net (NCHW, ``torch.optim.SGD`` with its default per-tensor
+  path, ``clip_grad_norm_``, ``zero_grad()``): the reference;
+* :func:`landmarklib.engine.training.fit` in fp32 and in bf16 (``Schedule.precision``);
 
-Run with nothing else of yours running; other processes on shared cores depress the numbers.
-Usage: ``python benchmarks/bench_training.py [--quick]``.
+measured in interleaved rounds (plain, fit fp32, fit bf16, plain, ...), median of the rounds, so that
+a neighbour's load on shared cores hits all variants alike: **the ratios are the result; the absolute
+rates depend on the load at the time**. Also printed: achieved GFLOP/s (3 x forward FLOPs of
+:func:`landmarklib.models.cnn.forward_flops` x img/s) and its ratios to the fp32 and bf16 ``torch.mm``
+rates measured in the same run, and where a step of ``fit`` goes (torch.profiler: the ``data``,
+``forward``, ``backward``, ``clip`` and ``optimizer`` labels of ``fit``, and self time per operator
+class: convolutions and pooling, fc matrix products, bf16 casts, optimizer, clipping norm).
+
+The fine-tuning row gives the projected wall time of the body's leave-one-out at the paper's schedule:
+2 methods x 20 folds x 700 steps x the measured time of one step (prediction and fold set-up are
+negligible next to it).
+
+Usage: ``python benchmarks/bench_training.py [--quick] [--rounds 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 
 import numpy as np
 import torch
+from torch.profiler import ProfilerActivity, profile
 
-from landmarklib.engine.training import Schedule, fit
+from landmarklib.engine.training import Schedule, cpu_has_bf16, fit
 from landmarklib.geometry import patch_size
 from landmarklib.models.cnn import LandmarkCNN, forward_flops
 from landmarklib.paths import subdir
 from landmarklib.profiles import resolve
 from landmarklib.provenance import provenance, write_json
 
-#: H100 SXM dense bf16 tensor-core peak (NVIDIA datasheet, without sparsity), FLOP/s.
-H100_BF16_PEAK = 989e12
-#: Assumed fraction of that peak this small network reaches (32-channel convolutions, fc GEMMs with
-#: M = 100 rows): a stated assumption, not a measurement. The range 10-40 % is printed too.
-H100_UTILISATION = 0.2
-#: Assumed fixed cost of one optimizer step on the GPU (kernel launches, ~36 M-parameter SGD update).
-H100_STEP_OVERHEAD_S = 2e-3
+#: Optimizer steps of the body's leave-one-out fine-tuning at the paper's schedule (2 methods x 20 folds x 700).
+PAPER_BODY_LOO_STEPS = 2 * 20 * 700
+
+#: Operator classes of the profile (substrings of aten operator names; first match wins).
+OP_CLASSES = {
+    "optimizer": ("sgd", "foreach_add", "foreach_mul"),
+    "clipping": ("norm",),
+    "conv": ("convolution", "max_pool", "conv"),
+    "fc": ("addmm", "aten::mm", "linear"),
+    "cast/copy": ("copy_", "_to_copy"),
+}
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best-of-``repeats`` fp32 ``torch.mm`` rate on an ``n x n`` problem, GFLOP/s."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Best-of-``repeats`` ``torch.mm`` rate on an ``n x n`` problem in ``dtype``, GFLOP/s."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.mm(a, b)
     best = 0.0
     for _ in range(repeats):
@@ -52,104 +65,117 @@ def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     return best
 
 
-def _random_masks(task: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def random_data(task: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random bool masks ``(n, 1, p_h, p_w)`` and targets in ``[-1, 1]``."""
     rng = np.random.default_rng(seed)
     pw, ph = patch_size(task)
-    masks = rng.random((n, 1, ph, pw)) < 0.3
-    k = LandmarkCNN(task).n_outputs
-    return masks, rng.uniform(-1, 1, (n, k)).astype(np.float32)
+    return rng.random((n, 1, ph, pw)) < 0.3, rng.uniform(-1, 1, (n, LandmarkCNN(task).n_outputs)).astype(np.float32)
 
 
-def training_rate(task: str, batch: int, steps: int) -> float:
-    """Images/s of :func:`fit` over ``steps`` mini-batches of ``batch`` (after one warm-up epoch)."""
-    x, y = _random_masks(task, batch * steps)
-    torch.manual_seed(0)
+def plain_loop(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int, steps: int) -> float:
+    """A plain fp32 PyTorch training loop (the reference): seconds for ``steps`` steps."""
+    opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
+    net.train()
+    t0 = time.perf_counter()
+    for s in range(steps):
+        xb = torch.from_numpy(x[s * batch:(s + 1) * batch]).float()
+        yb = torch.from_numpy(y[s * batch:(s + 1) * batch])
+        loss = (net(xb) - yb).pow(2).sum(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+    return time.perf_counter() - t0
+
+
+def fit_seconds(net: torch.nn.Module, x: np.ndarray, y: np.ndarray, batch: int, precision: str) -> float:
+    """Seconds of :func:`fit`'s training loop for one epoch over ``x`` (its own timer, no set-up)."""
+    hist = fit(net, x, y, Schedule(epochs=1, batch_size=batch, lr=1e-4, clip_grad_norm=1.0, precision=precision),
+               seed=0, progress=False)
+    return float(hist["seconds"])
+
+
+def step_profile(task: str, batch: int, precision: str, steps: int) -> dict[str, dict[str, float]]:
+    """Where ``fit``'s steps go: share of its labelled phases and of operator classes (self CPU time)."""
+    x, y = random_data(task, batch * steps, seed=1)
     net = LandmarkCNN(task)
-    fit(net, x[: 2 * batch], y[: 2 * batch], Schedule(epochs=1, batch_size=batch), seed=0, progress=False)
-    hist = fit(net, x, y, Schedule(epochs=1, batch_size=batch), seed=0, progress=False)
-    return float(hist["images_per_s"][0])
+    fit_seconds(net, x[:batch], y[:batch], batch, precision)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fit_seconds(net, x, y, batch, precision)
+    events = prof.key_averages()
+    phases = {e.key: e.cpu_time_total for e in events if e.key in ("data", "forward", "backward", "clip", "optimizer")}
+    ops: dict[str, float] = dict.fromkeys([*OP_CLASSES, "other"], 0.0)
+    for e in events:
+        if not e.key.startswith("aten::"):
+            continue
+        name = e.key.lower()
+        cls = next((c for c, keys in OP_CLASSES.items() if any(k in name for k in keys)), "other")
+        ops[cls] += e.self_cpu_time_total
+    tp, to = sum(phases.values()) or 1.0, sum(ops.values()) or 1.0
+    return {"phases": {k: v / tp for k, v in phases.items()}, "operators": {k: v / to for k, v in ops.items()}}
 
 
-def workload(profile: str) -> dict[str, dict[str, float]]:
-    """Images and optimizer steps of a profile's CNN training, per task and phase.
-
-    Pretraining: ``<task>_pretrain_images x pretrain_epochs`` images in batches of ``batch_size``.
-    Cross-validation: CNN(real) + CNN(ft) = 2 runs per fold of ``finetune_epochs`` epochs over the
-    fold's training subjects (hand 3-fold: 2/3 of ``mr_subjects``; body leave-one-out:
-    ``ct_subjects - 1``, ``ct_subjects`` folds).
-    """
-    cfg = resolve(profile)
-    out = {}
-    for task, subjects, n_folds in (("hand", cfg["mr_subjects"], 3), ("body", cfg["ct_subjects"], cfg["ct_subjects"])):
-        train = subjects - -(-subjects // n_folds) if task == "hand" else subjects - 1
-        pre_images = cfg[f"{task}_pretrain_images"] * cfg["pretrain_epochs"]
-        steps_per_epoch = -(-train // cfg["batch_size"])
-        ft_steps = 2 * n_folds * cfg["finetune_epochs"] * steps_per_epoch
-        out[task] = {
-            "pretrain_images": pre_images, "pretrain_steps": pre_images / cfg["batch_size"],
-            "finetune_images": 2 * n_folds * cfg["finetune_epochs"] * train, "finetune_steps": ft_steps,
-            "finetune_batch": min(train, cfg["batch_size"]),
-        }
-    return out
+def measure(task: str, batch: int, steps: int, rounds: int) -> dict[str, float]:
+    """Median img/s over ``rounds`` interleaved rounds of: plain fp32 loop, fit fp32, fit bf16."""
+    x, y = random_data(task, batch * steps)
+    torch.manual_seed(0)
+    nets = {v: LandmarkCNN(task) for v in ("plain", "fp32", "bf16")}
+    plain_loop(nets["plain"], x, y, batch, 1)
+    for v in ("fp32", "bf16"):
+        fit_seconds(nets[v], x[:batch], y[:batch], batch, v)
+    seconds: dict[str, list[float]] = {v: [] for v in nets}
+    for _ in range(rounds):
+        seconds["plain"].append(plain_loop(nets["plain"], x, y, batch, steps))
+        for v in ("fp32", "bf16"):
+            seconds[v].append(fit_seconds(nets[v], x, y, batch, v))
+    return {v: batch * steps / statistics.median(s) for v, s in seconds.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke run)")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    steps = 2 if args.quick else 20
-    peak = matmul_gflops(1024 if args.quick else 2048)
-    rows, rates = [], {}
-    cpu_work = workload("cpu")
-    for task in ("hand", "body"):
+    steps = 2 if args.quick else 6
+    n = 1024 if args.quick else 2048
+    mm = {"fp32": matmul_gflops(torch.float32, n), "bf16": matmul_gflops(torch.bfloat16, n)}
+    cases = [("hand", 100, steps), ("body", 100, steps), ("body", 19, 2 * steps)]
+    rows = []
+    for task, batch, k in cases:
+        rates = measure(task, batch, k, 1 if args.quick else args.rounds)
         flops = forward_flops(LandmarkCNN(task))
-        for phase, batch in (("pretrain", 100), ("finetune", int(cpu_work[task]["finetune_batch"]))):
-            rate = training_rate(task, batch, steps if phase == "pretrain" else 2 * steps)
+        for variant, rate in rates.items():
             gflops = 3 * flops * rate / 1e9
-            rates[(task, phase)] = rate
-            rows.append({"task": task, "phase": phase, "batch": batch, "images_per_s": rate,
-                         "forward_mflop": flops / 1e6, "train_gflop_s": gflops, "ratio_to_matmul": gflops / peak})
-    print(f"fp32 torch.mm rate on this machine: {peak:.1f} GFLOP/s ({torch.get_num_threads()} threads)")
-    print(f"{'task':5} {'phase':9} {'batch':>5} {'img/s':>8} {'fwd MFLOP':>10} {'GFLOP/s':>8} {'of matmul':>9}")
-    for r in rows:
-        print(f"{r['task']:5} {r['phase']:9} {r['batch']:5d} {r['images_per_s']:8.1f} {r['forward_mflop']:10.1f} "
-              f"{r['train_gflop_s']:8.1f} {r['ratio_to_matmul']:9.0%}")
+            rows.append({
+                "task": task, "batch": batch, "variant": variant, "images_per_s": rate,
+                "ms_per_step": 1e3 * batch / rate, "train_gflop_s": gflops,
+                "of_fp32_mm": gflops / mm["fp32"], "of_bf16_mm": gflops / mm["bf16"],
+                "vs_plain_fp32": rate / rates["plain"],
+            })
+    profiles = {f"{task}_b{batch}_{p}": step_profile(task, batch, p, 2 if args.quick else 4)
+                for task, batch, _ in cases for p in ("fp32", "bf16")}
 
-    projections = {}
-    for profile in ("cpu", "paper"):
-        work = workload(profile)
-        seconds = {
-            task: {"pretrain": w["pretrain_images"] / rates[(task, "pretrain")],
-                   "finetune": w["finetune_images"] / rates[(task, "finetune")]}
-            for task, w in work.items()
-        }
-        projections[profile] = {"work": work, "seconds_this_machine": seconds,
-                                "total_hours_this_machine": sum(sum(s.values()) for s in seconds.values()) / 3600}
-    paper = projections["paper"]["work"]
-    gpu = {}
-    for util in (0.1, H100_UTILISATION, 0.4):
-        total = 0.0
-        for task, w in paper.items():
-            step_flops = 3 * forward_flops(LandmarkCNN(task))
-            total += w["pretrain_images"] * step_flops / (util * H100_BF16_PEAK)
-            total += w["pretrain_steps"] * H100_STEP_OVERHEAD_S
-            total += w["finetune_images"] * step_flops / (util * H100_BF16_PEAK)
-            total += w["finetune_steps"] * H100_STEP_OVERHEAD_S
-        gpu[f"{util:.0%}"] = total / 3600
-    projections["paper"]["h100_hours_by_utilisation"] = gpu
-    for profile in ("cpu", "paper"):
-        s = projections[profile]["seconds_this_machine"]
-        parts = ", ".join(f"{t} pretrain {v['pretrain'] / 60:.1f} min + CV {v['finetune'] / 60:.1f} min"
-                          for t, v in s.items())
-        print(f"profile {profile}: {projections[profile]['total_hours_this_machine']:.2f} h here ({parts})")
-    print("paper profile on one H100 (bf16, assumed utilisation of the 989 TFLOP/s dense peak, "
-          f"+{H100_STEP_OVERHEAD_S * 1e3:.0f} ms per step): "
-          + ", ".join(f"{k}: {v:.2f} h" for k, v in gpu.items()))
-    record = provenance(resolve("cpu"), benchmark="training", quick=args.quick, matmul_gflops=peak, rows=rows,
-                        projections=projections, h100_assumptions={
-                            "bf16_dense_peak_flops": H100_BF16_PEAK, "utilisation": H100_UTILISATION,
-                            "step_overhead_s": H100_STEP_OVERHEAD_S},
-                        note="2 CPU cores shared with other processes; numbers may be depressed by contention")
+    print(f"torch.mm {n}^3 in this run: fp32 {mm['fp32']:.0f} GFLOP/s, bf16 {mm['bf16']:.0f} GFLOP/s "
+          f"({torch.get_num_threads()} threads; CPU native bf16: {cpu_has_bf16()})")
+    print("Shared cores: absolute rates depend on the load; the ratios come from interleaved rounds in one process.")
+    print(f"{'net':5} {'batch':>5} {'variant':8} {'img/s':>7} {'ms/step':>8} {'GFLOP/s':>8} {'/fp32 mm':>8} "
+          f"{'/bf16 mm':>8} {'x plain':>7}")
+    for r in rows:
+        print(f"{r['task']:5} {r['batch']:5d} {r['variant']:8} {r['images_per_s']:7.0f} {r['ms_per_step']:8.1f} "
+              f"{r['train_gflop_s']:8.1f} {r['of_fp32_mm']:8.0%} {r['of_bf16_mm']:8.0%} {r['vs_plain_fp32']:7.2f}")
+    print("\nwhere a step of fit goes (share of labelled phases | share of operator self time):")
+    for key, prof in profiles.items():
+        ph = " ".join(f"{k} {v:.0%}" for k, v in prof["phases"].items())
+        op = " ".join(f"{k} {v:.0%}" for k, v in prof["operators"].items())
+        print(f"  {key:16} {ph} | {op}")
+    ft = {r["variant"]: r["ms_per_step"] for r in rows if r["task"] == "body" and r["batch"] == 19}
+    loo = {v: PAPER_BODY_LOO_STEPS * ms / 1e3 / 60 for v, ms in ft.items()}
+    print(f"\nbody leave-one-out at the paper's schedule ({PAPER_BODY_LOO_STEPS} steps of 19 images), projected "
+          "from the measured ms/step: " + ", ".join(f"{v} {m:.0f} min" for v, m in loo.items()))
+    record = provenance(resolve("cpu"), benchmark="training", quick=args.quick, matmul_gflops=mm, rows=rows,
+                        step_profiles=profiles, body_loo_minutes=loo,
+                        note="2 CPU cores shared with other processes: the ratios (interleaved rounds in one "
+                             "process) are the result, the absolute rates depend on the load")
     path = write_json(subdir("results", "benchmarks") / "training.json", record)
     print(f"wrote {path}")
     return 0

@@ -8,6 +8,7 @@ Examples
 ``python -m landmarklib book --profile quick``           run, then build ``_build/html``
 ``python -m landmarklib profiles``                       print the profile table
 ``python -m landmarklib detect SCANS --task hand``      landmarks for your own scans (3D Slicer files)
+``python -m landmarklib plan --profile paper``           disk, RAM and time per stage, here and on a GPU machine
 """
 
 from __future__ import annotations
@@ -188,10 +189,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--no-execute", action="store_true", help="build from the last executed copies")
     sub.add_parser("profiles", help="print the profile table")
     _add_detect_parser(sub)
+    # --- plan (issue 13): resources per stage, here and on one GPU machine ---
+    plan_parser = sub.add_parser("plan", help="disk, peak RAM and time per stage of a profile")
+    plan_parser.add_argument("--profile", default=DEFAULT_PROFILE, help=f"one of {', '.join(PROFILES)}")
+    plan_parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                             help="override one parameter (repeatable)")
+    # --- end plan ---
     args = parser.parse_args(argv)
     try:
         if args.command == "detect":
             return _run_detect(args)
+        if args.command == "plan":  # plan (issue 13)
+            from .plan import main_plan
+
+            print(main_plan(args.profile, _parse_overrides(args.parameter)))
+            return 0
         if args.command == "profiles":
             import pandas as pd
 

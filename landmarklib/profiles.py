@@ -20,9 +20,12 @@ from typing import Any
 
 from .errors import LandmarkError
 
-__all__ = ["Config", "PROFILES", "EXTRA_PARAMETERS", "DEFAULT_PROFILE", "get_profile", "resolve", "parameter_names"]
+__all__ = ["Config", "PRECISIONS", "PROFILES", "EXTRA_PARAMETERS", "DEFAULT_PROFILE", "get_profile", "resolve", "parameter_names"]
 
 DEFAULT_PROFILE = "quick"
+
+#: Values of the ``precision`` parameter (see :func:`landmarklib.engine.training.effective_precision`).
+PRECISIONS = ("auto", "fp32", "bf16")
 
 # The paper's training schedule (Sec. 3), shared by all profiles unless a profile overrides it.
 _SCHEDULE = {
@@ -34,6 +37,9 @@ _SCHEDULE = {
     "finetune_lr_drop": 0.1,
     "clip_grad_norm": 1.0,  # not in the paper: without it the paper's lr collapses the net (training docstring)
     "pretrain_source": "stored",  # CNN pretraining data: "stored" renders or "stream" (on-the-fly generator)
+    # CNN arithmetic: "auto" = bf16 autocast on CUDA and on CPUs with native bf16 (AMX-BF16 or AVX512-BF16),
+    # fp32 elsewhere; "fp32" or "bf16" force one (landmarklib.engine.training.effective_precision)
+    "precision": "auto",
     "nn_k": 3,  # NN baselines: mean annotation of the 3 nearest patches
     # Regression forest after Criminisi et al. 2011 ([3]), adapted to 2D (landmarklib.experiments.baselines)
     "rf_max_offset": 0.5,  # box displacements up to this fraction of the patch's longer side
@@ -188,6 +194,7 @@ class Config(Mapping[str, Any]):
     finetune_lr_drop_after: int
     finetune_lr_drop: float
     clip_grad_norm: float
+    precision: str
     pretrain_source: str
     pretrain_epochs: int
     finetune_epochs: int
@@ -339,4 +346,6 @@ def resolve(profile: str = DEFAULT_PROFILE, overrides: Mapping[str, Any] | None 
                  "sensitivity_levels", "sensitivity_tasks"):
         values[name] = tuple(values[name])  # papermill and JSON give lists
     _check_realism(values)
+    if values["precision"] not in PRECISIONS:
+        raise LandmarkError(f"parameter precision={values['precision']!r}; choose one of: {', '.join(PRECISIONS)}")
     return Config(**values)

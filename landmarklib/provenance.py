@@ -70,6 +70,12 @@ def provenance(params: Mapping[str, Any] | None = None, **extra: Any) -> dict[st
     params = dict(params or {})
     import torch  # local: torch is heavy and not every caller needs it
 
+    precision = None
+    if "precision" in params:  # what the profile's precision switch means on this machine
+        from .engine.training import effective_precision
+
+        precision = effective_precision(params["precision"], params.get("device", "auto"))
+
     return {
         "profile": params.get("profile"),
         "seed": params.get("seed"),
@@ -83,6 +89,7 @@ def provenance(params: Mapping[str, Any] | None = None, **extra: Any) -> dict[st
             "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         },
+        "precision": precision,
         **_jsonable(extra),
     }
 

@@ -51,3 +51,11 @@ def test_wrong_type_is_refused():
 def test_parameter_names_cover_profile_and_extras():
     names = parameter_names()
     assert "profile" in names and "scan_dir" in names and "hand_renders" in names
+
+
+def test_precision_is_one_switch_checked_in_every_profile():
+    for name in PROFILES:
+        assert resolve(name).precision == "auto"
+    assert resolve("quick", {"precision": "fp32"}).precision == "fp32"
+    with pytest.raises(LandmarkError, match="precision='fp16'.*auto, fp32, bf16"):
+        resolve("quick", {"precision": "fp16"})

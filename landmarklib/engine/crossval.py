@@ -152,7 +152,7 @@ def cross_validate_arrays(
         history = fit(model, inputs[train], fitted.apply(targets[train], train), schedule, seed=seed + i,
                       checkpoint=ckpt, device=device, desc=f"fold {i + 1}/{len(folds)}", progress=progress,
                       save_final=keep_models)
-        pred[test] = fitted.invert(predict(model, inputs[test], device=device), test)
+        pred[test] = fitted.invert(predict(model, inputs[test], device=device, precision=schedule.precision), test)
         histories.append(history)
         if done is not None and ckpt is not None:
             # the fold's result is small; its checkpoint (weights + momentum, 0.2-0.3 GB) is not kept

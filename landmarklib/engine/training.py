@@ -38,25 +38,51 @@ epoch with the model, optimizer, schedule position, loss history and every RNG s
 CUDA, the shuffling generator), so a killed run resumes from its last finished epoch and ends with
 weights identical to an uninterrupted run. A finished checkpoint is reused, not retrained.
 
-Devices: ``device="auto"`` uses CUDA when available, with bf16 autocast, and the CPU otherwise
-(fp32); both go through the same code and both use channels_last memory (measured faster on the
-2-core CPU too: ~95 vs ~70 hand images/s). ``torch.compile`` is optional
-(``compile=True``) and never required.
+Devices and precision: ``device="auto"`` uses CUDA when available and the CPU otherwise; both go
+through the same code with channels_last memory. ``Schedule.precision`` (the profiles' ``precision``
+switch: ``auto | fp32 | bf16``) runs the forward pass under ``torch.autocast(dtype=torch.bfloat16)``;
+the loss (eq. 2) is computed in fp32 and the weights, gradients and optimizer state stay fp32.
+``auto`` means bf16 on CUDA and on CPUs with native bf16 arithmetic (AMX-BF16 or AVX512-BF16 through
+oneDNN, :func:`cpu_has_bf16`) and fp32 elsewhere (:func:`effective_precision`). Every history records
+the precision it ran with. ``torch.compile`` is optional (``compile=True``) and never required.
+
+**Where a CPU step goes** (``benchmarks/bench_training.py``, torch.profiler). The fc layers hold
+almost all weights (hand 28M of 28M, body 36M), so the passes over them dominate as soon as the batch
+is small (fine-tuning: 19 bodies per step). Three things measurably cut that cost and are used here:
+
+* the fused SGD kernel (``torch.optim.SGD(fused=True)``: one pass over weight, gradient and momentum;
+  ~2x faster than the per-tensor loop on the body's 36M weights);
+* gradient clipping folded into that pass: the global norm is computed once
+  (``torch.nn.utils.get_total_norm``) and handed to the fused kernel as its ``grad_scale`` (the kernel
+  divides the gradient by it), instead of a separate rescaling pass over every gradient
+  (``clip_grad_norm_``); the result is the same clipped step up to rounding;
+* no page faults on the big temporaries: glibc serves allocations above 32 MB with fresh ``mmap``
+  pages and returns them on free, so each step's bf16 copy of the fc weights and each fc weight
+  gradient (64-128 MB) was paid in page faults (measured: casting the body's fc1 weight to bf16
+  105 -> 12 ms, its weight gradient at batch 19 117 -> 24 ms). :func:`fit` therefore asks glibc once
+  to keep freed memory for reuse (``mallopt``; a process-wide setting: the process keeps its peak
+  memory until it exits).
+
+Gradients are freed after each step (``zero_grad(set_to_none=True)``), so backward writes them once
+instead of adding into zeroed buffers.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import io
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from ..data import LandmarkSet
@@ -64,9 +90,10 @@ from ..errors import LandmarkError
 from ..geometry import from_unit, patch_size, to_unit
 from ..models.cnn import LandmarkCNN
 from ..paths import subdir
+from ..profiles import PRECISIONS
 from ..provenance import atomic_path
 
-__all__ = ["SEED_SALTS", "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss", "set_inputs", "set_targets", "checkpoint_path", "fit", "predict", "predict_set"]
+__all__ = ["SEED_SALTS", "cpu_has_bf16", "effective_precision", "ShardBlocks", "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss", "set_inputs", "set_targets", "checkpoint_path", "fit", "predict", "predict_set"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -88,8 +115,10 @@ class Schedule:
         After this many iterations (optimizer steps) ``lr`` is multiplied by ``drop`` once
         (fine-tuning: 500 and 0.1; ``None`` = off).
     clip_grad_norm
-        Rescale each step's gradient to at most this global L2 norm (``torch.nn.utils.clip_grad_norm_``;
+        Rescale each step's gradient to at most this global L2 norm (as ``torch.nn.utils.clip_grad_norm_``;
         ``0`` = off). Not in the paper; see the module docstring.
+    precision
+        ``"auto"``, ``"fp32"`` or ``"bf16"`` (:func:`effective_precision`).
     """
 
     epochs: int
@@ -100,6 +129,11 @@ class Schedule:
     drop_after: int | None = None
     drop: float = 1.0
     clip_grad_norm: float = 0.0
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise LandmarkError(f"precision={self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
 
     def lr_at(self, epoch: int, iteration: int) -> float:
         """Learning rate of the step with 0-based ``epoch`` and global 0-based ``iteration``."""
@@ -114,7 +148,7 @@ def pretrain_schedule(cfg: Mapping[str, Any], *, epochs: int | None = None) -> S
     return Schedule(
         epochs=int(epochs if epochs is not None else cfg.pretrain_epochs), batch_size=int(cfg.batch_size),
         lr=float(cfg.lr), momentum=float(cfg.momentum), decay_per_epoch=float(cfg.lr_decay),
-        clip_grad_norm=float(cfg.clip_grad_norm),
+        clip_grad_norm=float(cfg.clip_grad_norm), precision=str(cfg.precision),
     )
 
 
@@ -124,7 +158,7 @@ def finetune_schedule(cfg: Mapping[str, Any], *, epochs: int | None = None) -> S
         epochs=int(epochs if epochs is not None else cfg.finetune_epochs), batch_size=int(cfg.batch_size),
         lr=float(cfg.lr), momentum=float(cfg.momentum),
         drop_after=int(cfg.finetune_lr_drop_after), drop=float(cfg.finetune_lr_drop),
-        clip_grad_norm=float(cfg.clip_grad_norm),
+        clip_grad_norm=float(cfg.clip_grad_norm), precision=str(cfg.precision),
     )
 
 
@@ -139,6 +173,47 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise LandmarkError(f"device={device!r} but CUDA is not available; use device='auto' or 'cpu'")
     return dev
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU does bf16 arithmetic natively (AMX-BF16 or AVX512-BF16, used by oneDNN).
+
+    Without them torch emulates bf16 on the CPU, slower than fp32, so ``precision="auto"`` stays fp32.
+    """
+    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        return False
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(check is not None and check() for check in checks):
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def effective_precision(precision: str = "auto", device: str | torch.device = "auto") -> str:
+    """``"bf16"`` or ``"fp32"``: what ``precision`` (``auto | fp32 | bf16``) means on ``device``.
+
+    ``auto``: bf16 on CUDA and on CPUs with native bf16 (:func:`cpu_has_bf16`), fp32 elsewhere.
+    """
+    if precision not in PRECISIONS:
+        raise LandmarkError(f"precision={precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    return "bf16" if resolve_device(device).type == "cuda" or cpu_has_bf16() else "fp32"
+
+
+@functools.cache
+def _keep_freed_memory() -> bool:
+    """Ask glibc to serve big blocks from its heap and keep freed memory (see the module docstring)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return False
 
 
 def l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -173,21 +248,95 @@ def _to_batch(x: np.ndarray | torch.Tensor, device: torch.device, channels_last:
     return t.contiguous(memory_format=torch.channels_last) if channels_last else t
 
 
-class _ArraySource:
-    """Shuffled mini-batches of in-memory arrays; the order comes from a seeded torch generator."""
+def _block_order(sizes: Sequence[int], generator: torch.Generator) -> list[tuple[int, np.ndarray]]:
+    """Epoch order over consecutive blocks of ``sizes`` samples: the blocks in a random order, each
+    block's samples in a random order (local indices). One block = a plain random permutation."""
+    if len(sizes) == 1:
+        return [(0, torch.randperm(sizes[0], generator=generator).numpy())]
+    blocks = torch.randperm(len(sizes), generator=generator).tolist()
+    return [(j, torch.randperm(sizes[j], generator=generator).numpy()) for j in blocks]
 
-    def __init__(self, inputs: np.ndarray, targets: np.ndarray, batch_size: int) -> None:
+
+class _ArraySource:
+    """Shuffled mini-batches of in-memory arrays; the order comes from a seeded torch generator.
+
+    ``block``: shuffle in blocks of this many consecutive samples (:func:`_block_order`), the order
+    a :class:`ShardBlocks` source of the same blocks gives; ``None``: one block.
+    """
+
+    def __init__(self, inputs: np.ndarray, targets: np.ndarray, batch_size: int, block: int | None = None) -> None:
         self.inputs, self.targets = _check_arrays(inputs, targets)
         self.batch_size = batch_size
+        n = len(self.inputs)
+        block = n if block is None else int(block)
+        self.sizes = [min(block, n - start) for start in range(0, n, block)]
 
     def __len__(self) -> int:  # batches per epoch
         return -(-len(self.inputs) // self.batch_size)
 
     def batches(self, generator: torch.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        order = torch.randperm(len(self.inputs), generator=generator).numpy()
+        offsets = np.cumsum([0, *self.sizes])
+        order = np.concatenate([offsets[j] + local for j, local in _block_order(self.sizes, generator)])
         for start in range(0, len(order), self.batch_size):
             idx = np.sort(order[start : start + self.batch_size])  # sorted: faster gathers, same batch
             yield self.inputs[idx], self.targets[idx]
+
+
+class ShardBlocks:
+    """Training data read one block (e.g. one render shard) at a time: for sets larger than memory.
+
+    Parameters
+    ----------
+    loaders
+        One callable per block, returning its ``(inputs, targets)`` arrays (e.g. reading one shard
+        file); called once per block and epoch, one block in memory at a time.
+    sizes
+        Samples per block (all equal except perhaps the last, like the shards of a render set).
+    key
+        Identifies the data in checkpoints (e.g. the render folder).
+
+    :func:`fit` with ``blocks=ShardBlocks(...)`` gives the same batches, and so the same weights, as
+    :func:`fit` on the concatenated arrays with ``shuffle_block`` equal to the block size.
+    """
+
+    def __init__(self, loaders: Sequence[Callable[[], tuple[np.ndarray, np.ndarray]]], sizes: Sequence[int],
+                 key: str) -> None:
+        if len(loaders) != len(sizes) or not loaders:
+            raise LandmarkError(f"ShardBlocks needs one size per loader, > 0 blocks; got {len(loaders)} and {len(sizes)}")
+        if any(size != sizes[0] for size in sizes[:-1]):
+            raise LandmarkError(f"ShardBlocks: every block but the last must have the same size; got {list(sizes)}")
+        self.loaders, self.sizes, self.key = list(loaders), [int(s) for s in sizes], str(key)
+        self.n = sum(self.sizes)
+        self.batch_size = 1
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def batches(self, generator: torch.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        offsets = np.cumsum([0, *self.sizes])
+        carry: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (global index, inputs, targets)
+        have = 0
+        for j, local in _block_order(self.sizes, generator):
+            inputs, targets = _check_arrays(*self.loaders[j]())
+            if len(inputs) != self.sizes[j]:
+                raise LandmarkError(f"ShardBlocks: block {j} has {len(inputs)} samples, expected {self.sizes[j]}")
+            pos = 0
+            while pos < len(local):
+                take = local[pos : pos + self.batch_size - have]
+                carry.append((offsets[j] + take, inputs[take], targets[take]))
+                have += len(take)
+                pos += len(take)
+                if have == self.batch_size:
+                    yield self._emit(carry)
+                    carry, have = [], 0
+        if carry:
+            yield self._emit(carry)
+
+    @staticmethod
+    def _emit(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.concatenate([p[0] for p in parts])
+        sort = np.argsort(idx, kind="stable")  # the in-memory path's sorted batch
+        return np.concatenate([p[1] for p in parts])[sort], np.concatenate([p[2] for p in parts])[sort]
 
 
 class _StreamSource:
@@ -289,6 +438,13 @@ def _fingerprint(*arrays: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
+def _clip_scale(params: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """The divisor that clips the global gradient norm to ``max_norm`` (``clip_grad_norm_``'s rule,
+    ``max_norm / (norm + 1e-6)`` when below 1), for the fused SGD kernel's ``grad_scale``."""
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None], foreach=True)
+    return torch.clamp((norm + 1e-6) / max_norm, min=1.0)
+
+
 def fit(
     model: torch.nn.Module,
     inputs: np.ndarray | None,
@@ -301,6 +457,8 @@ def fit(
     stream: Iterable[Any] | None = None,
     stream_task: str | None = None,
     stream_n: int | None = None,
+    blocks: ShardBlocks | None = None,
+    shuffle_block: int | None = None,
     compile: bool = False,
     desc: str = "train",
     callback: Callable[[int, dict[str, Any]], None] | None = None,
@@ -334,10 +492,15 @@ def fit(
         Also write the checkpoint after the last epoch (off for cross-validation folds, which keep
         their predictions instead).
     device
-        ``"auto"``, ``"cpu"``, ``"cuda"``...; CUDA adds bf16 autocast (channels_last everywhere).
+        ``"auto"``, ``"cpu"``, ``"cuda"``...; the precision is ``schedule.precision`` (channels_last everywhere).
     stream, stream_task, stream_n
         Instead of arrays: an iterable of samples (see :class:`_StreamSource`), its task and the
         number of samples per epoch.
+    blocks
+        Instead of arrays: a :class:`ShardBlocks` source, read one block at a time.
+    shuffle_block
+        Shuffle in blocks of this many consecutive samples (arrays only; see :class:`ShardBlocks`).
+        ``None``: one random permutation of all samples.
     compile
         Wrap the model with ``torch.compile`` (optional speed-up, never required).
     callback
@@ -349,29 +512,39 @@ def fit(
     -------
     dict
         ``{"loss": [mean loss per epoch], "images_per_s": [...], "lr": [...], "seconds": float,
-        "epochs_run": int, "resumed_from": int}``. The model ends on the CPU in eval mode.
+        "epochs_run": int, "resumed_from": int, "precision": "bf16" | "fp32", "device": str}``. The model ends on the CPU in eval mode.
     """
-    if stream is not None:
+    if blocks is not None:
+        blocks.batch_size = schedule.batch_size
+        source: _ArraySource | _StreamSource | ShardBlocks = blocks
+    elif stream is not None:
         if stream_task is None:
             raise LandmarkError("a stream needs stream_task ('hand' or 'body')")
-        source: _ArraySource | _StreamSource = _StreamSource(stream, stream_task, schedule.batch_size, stream_n)
+        source = _StreamSource(stream, stream_task, schedule.batch_size, stream_n)
     else:
         if inputs is None or targets is None:
             raise LandmarkError("fit needs inputs and targets arrays, or a stream")
-        source = _ArraySource(inputs, targets, schedule.batch_size)
+        source = _ArraySource(inputs, targets, schedule.batch_size, shuffle_block)
     dev = resolve_device(device)
-    cuda = dev.type == "cuda"
+    precision = effective_precision(schedule.precision, dev)
+    bf16 = precision == "bf16"
+    _keep_freed_memory()
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     base = _bare(model)
     base.to(dev, memory_format=torch.channels_last)  # faster on both oneDNN (CPU) and cuDNN
-    optimizer = torch.optim.SGD(base.parameters(), lr=schedule.lr, momentum=schedule.momentum)
-    history: dict[str, Any] = {"loss": [], "images_per_s": [], "lr": [], "seconds": 0.0, "resumed_from": 0}
+    params = [p for p in base.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum, fused=True)
+    history: dict[str, Any] = {"loss": [], "images_per_s": [], "lr": [], "seconds": 0.0, "resumed_from": 0,
+                               "precision": precision, "device": dev.type}
     start_epoch, iteration = 0, 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    n_samples = source.n if isinstance(source, _StreamSource) else len(source.inputs)
+    n_samples = len(source.inputs) if isinstance(source, _ArraySource) else source.n
     identity = {"schedule": asdict(schedule), "seed": int(seed), "samples": int(n_samples),
-                "data": _fingerprint(source.targets) if isinstance(source, _ArraySource) else f"stream:{stream_task}"}
+                "shuffle_block": source.sizes[0] if isinstance(source, (_ArraySource, ShardBlocks)) else None,
+                "data": _fingerprint(source.targets) if isinstance(source, _ArraySource)
+                else f"blocks:{source.key}" if isinstance(source, ShardBlocks) else f"stream:{stream_task}",
+                "precision": precision}
     if ckpt is not None and ckpt.is_file():
         state = _load_checkpoint(ckpt)
         if state.get("identity") != identity:
@@ -395,19 +568,28 @@ def fit(
         for epoch in range(start_epoch, schedule.epochs):
             base.train()
             t0, seen, loss_sum = time.perf_counter(), 0, torch.zeros((), device=dev)
-            for xb, yb in source.batches(generator):
+            batches = source.batches(generator)
+            while True:
+                with record_function("data"):  # labels for torch.profiler (benchmarks/bench_training.py)
+                    item = next(batches, None)
+                    if item is None:
+                        break
+                    xb, yb = item
+                    x, y = _to_batch(xb, dev, True), _to_batch(yb, dev, False)
                 lr = schedule.lr_at(epoch, iteration)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                x, y = _to_batch(xb, dev, True), _to_batch(yb, dev, False)
-                with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cuda):
+                with record_function("forward"), torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
                     pred = net(x)
-                loss = l2_loss(pred, y)
-                optimizer.zero_grad(set_to_none=False)  # keep the grad buffers: no re-allocation per step
-                loss.backward()
-                if schedule.clip_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(base.parameters(), schedule.clip_grad_norm)
-                optimizer.step()
+                    loss = l2_loss(pred, y)  # fp32
+                with record_function("backward"):
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                with record_function("clip"):
+                    if schedule.clip_grad_norm > 0:
+                        optimizer.grad_scale = _clip_scale(params, schedule.clip_grad_norm)
+                with record_function("optimizer"):
+                    optimizer.step()
                 iteration += 1
                 seen += len(xb)
                 loss_sum += loss.detach() * len(xb)
@@ -441,18 +623,22 @@ def fit(
 
 @torch.no_grad()
 def predict(
-    model: torch.nn.Module, inputs: np.ndarray, *, batch_size: int = 256, device: str | torch.device = "auto"
+    model: torch.nn.Module, inputs: np.ndarray, *, batch_size: int = 256, device: str | torch.device = "auto",
+    precision: str = "auto",
 ) -> np.ndarray:
-    """Network outputs ``(N, m)`` float32 for ``inputs`` ``(N, C, H, W)`` (eval mode: no dropout)."""
+    """Network outputs ``(N, m)`` float32 for ``inputs`` ``(N, C, H, W)`` (eval mode: no dropout).
+
+    ``precision``: as the training run's (``cfg.precision``; :func:`effective_precision`).
+    """
     if inputs.ndim == 3:
         inputs = inputs[:, None]
     dev = resolve_device(device)
-    cuda = dev.type == "cuda"
+    bf16 = effective_precision(precision, dev) == "bf16"
     base = _bare(model).to(dev, memory_format=torch.channels_last).eval()
     out = []
     for start in range(0, len(inputs), batch_size):
         x = _to_batch(inputs[start : start + batch_size], dev, True)
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cuda):
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16):
             out.append(base(x).float().cpu())
     base.to("cpu", memory_format=torch.contiguous_format)
     return torch.cat(out).numpy() if out else np.zeros((0, getattr(base, "n_outputs", 0)), np.float32)
@@ -497,6 +683,8 @@ def _to_px(unit: np.ndarray, task: str) -> np.ndarray:
     return from_unit(unit.reshape(len(unit), -1, 2), patch_size(task))
 
 
-def predict_set(model: LandmarkCNN, data: LandmarkSet, *, device: str | torch.device = "auto") -> np.ndarray:
+def predict_set(
+    model: LandmarkCNN, data: LandmarkSet, *, device: str | torch.device = "auto", precision: str = "auto"
+) -> np.ndarray:
     """``(N, k, 2)`` landmark estimates in patch pixels for the masks of ``data``."""
-    return _to_px(predict(model, set_inputs(data), device=device), data.task)
+    return _to_px(predict(model, set_inputs(data), device=device, precision=precision), data.task)

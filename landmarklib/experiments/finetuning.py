@@ -140,7 +140,7 @@ def _fold_error(model: LandmarkCNN | None, train: LandmarkSet, test: LandmarkSet
     fit(net, set_inputs(train), set_targets(train), finetune_schedule(cfg), seed=seed, checkpoint=None,
         device=cfg.device, desc=f"{method} fold {fold + 1}", progress=False)
     frame = predictions_frame(task=test.task, method=method, fold=fold, subjects=test.ids,
-                              pred_px=predict_set(net, test, device=cfg.device),
+                              pred_px=predict_set(net, test, device=cfg.device, precision=cfg.precision),
                               true_px=test.landmarks, mm_per_px=test.mm_per_px)
     return landmark_errors(frame)
 

@@ -78,7 +78,7 @@ def synthetic_data(task: str, cfg: Mapping[str, Any]) -> tuple[LandmarkSet | Non
         return None, rendering.SyntheticStream(task, seed=int(cfg.seed), n=n), n
     if source != "stored":
         raise LandmarkError(f"pretrain_source={source!r}; use 'stored' or 'stream'")
-    data = rendering.load_renders(task, cfg, n=n)
+    data = rendering.load_renders(task, cfg, n=n, with_depth=False)  # the binary CNN reads masks only
     return (data if len(data) == n else data.subset(slice(0, n))), None, n
 
 

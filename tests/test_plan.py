@@ -1,0 +1,47 @@
+import pytest
+
+from landmarklib import LandmarkError, resolve
+from landmarklib.cli import main
+from landmarklib.plan import GPU_MACHINE, HERE, GiB, Machine, format_plan, plan, problems
+
+STAGES = ["renders", "cohorts", "baselines", "pretraining", "fine-tuning CV", "depth", "learning curve", "book build"]
+
+
+def test_every_stage_is_planned_with_how_each_figure_was_obtained(tmp_path):
+    cfg = resolve("cpu", {"renders_dir": str(tmp_path)})
+    stages = plan(cfg)
+    assert [s.stage for s in stages] == STAGES
+    for s in stages:
+        assert s.disk_bytes >= 0 and s.ram_bytes > 0 and s.how
+        if s.seconds_here is not None:
+            assert s.seconds_gpu is not None and 0 < s.seconds_gpu <= s.seconds_here + 1e-9 or s.stage == "book build"
+
+
+def test_figures_scale_with_the_profile(tmp_path):
+    quick, paper = (plan(resolve(p, {"renders_dir": str(tmp_path)})) for p in ("quick", "paper"))
+    by = {s.stage: (q, p) for s, q, p in zip(quick, quick, paper)}
+    for stage in ("renders", "pretraining", "fine-tuning CV"):
+        q, p = by[stage]
+        assert p.seconds_here > 100 * q.seconds_here
+    # 2.2M hand renders with float32 depth: ~81 GB in memory, over the GPU machine's 128 GiB while concatenated
+    renders = by["renders"][1]
+    assert renders.ram_bytes > 128 * GiB
+
+
+def test_problems_name_what_does_not_fit(tmp_path):
+    stages = plan(resolve("paper", {"renders_dir": str(tmp_path)}))
+    assert problems(stages, Machine("huge", 16, 1e15, 1e15)) == []
+    assert any("renders: peak RAM" in p for p in problems(stages, GPU_MACHINE))
+    assert problems(plan(resolve("quick", {"renders_dir": str(tmp_path)})), HERE) == []
+    tiny = Machine("tiny", 2, 1.0, 1.0)
+    assert any(p.startswith("disk") for p in problems(stages, tiny))
+
+
+def test_plan_command_prints_every_stage(tmp_path, capsys):
+    assert main(["plan", "--profile", "quick", "-p", "renders_dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for stage in STAGES:
+        assert stage in out
+    assert "how each figure was obtained" in out and "FLOP-based" in out
+    with pytest.raises(LandmarkError):
+        format_plan({"seed": 0})
