@@ -98,21 +98,20 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "bpy_meshes": 10,
         "mr_subjects": 132,
         "ct_subjects": 20,
-        # CNN (issue 5), chosen by measurement (benchmarks/bench_training.py, 2 cores). Idle machine
-        # (fp32 matmul 364 GFLOP/s): 245 hand / 185 body training images/s at batch 100, 239 (batch 88
-        # hands) / 104 (batch 19 bodies) in fine-tuning. Pretraining 40k hands x 5 epochs ~14 min +
-        # 20k bodies x 5 ~9 min; CNN(real) + CNN(ft) cross-validation, 100 epochs (one step each):
-        # hands 2 x 3 folds x 88 scans ~4 min, bodies 2 x 20 folds x 19 scans ~12 min: ~40 min in all,
-        # ~1 h or more when other jobs share the cores (two contended runs were 1.5-3x slower).
+        # CNN: the paper's fine-tuning schedule exactly (700 epochs = 700 steps here, lr x0.1 once after
+        # 500), for CNN(real), CNN(ft) and the depth CNN. Cost with bf16 (benchmarks/bench_training.py,
+        # near-idle 2 cores): hands ~480 img/s at batch 100; bodies ~113 ms per 19-image step, so the
+        # leave-one-out (2 methods x 20 folds x 700 steps) is ~53 min. Pretraining stays at 40k hands /
+        # 20k bodies x 5 epochs (the time left after fine-tuning); `python -m landmarklib plan --profile
+        # cpu` prints the whole budget.
         "hand_pretrain_images": 40_000,
         "body_pretrain_images": 20_000,
         "pretrain_epochs": 5,
-        "finetune_epochs": 100,
-        "finetune_lr_drop_after": 71,  # 500/700 of finetune_epochs, as in the paper
-        # learning curve (issue 8): each extra render count is one more pretraining (~1-15 min)
-        # 3 folds x (3 subject counts + 2 render counts) x 2 methods of 100-epoch fine-tunings: ~15 min
-        # on 2 cores; the body's 20 leave-one-out folds would multiply that by ~7, so hands only here.
-        "curve_subjects": (5, 20, None),
+        "finetune_epochs": 700,
+        "finetune_lr_drop_after": 500,
+        # learning curve: every point is 3 folds x 700-step fine-tunings; hands only, two subject
+        # counts and two render counts (the all/all point is shared by both curves).
+        "curve_subjects": (5, None),
         "curve_renders": (5_000, None),
         "curve_tasks": ("hand",),
         "rf_trees": 50,
