@@ -40,7 +40,7 @@ ALLOWED_CONSOLE = ("THEBE_JS_URL", "Got invalid theme mode")
 #: Requests that may fail: the browser asks every site for a favicon; the book has none.
 ALLOWED_MISSING = ("/favicon.ico",)
 
-STUB_SCANS = '''"""Test double of the scans stage: the cohorts the browser test saved (not simulated scans)."""
+STUB_SCANS = '''# Test double of the scans stage: the cohorts the browser test saved (not simulated scans).
 import os
 
 from ..data import LandmarkSet
@@ -92,11 +92,9 @@ def built_book(tmp_path_factory):
     try:
         shutil.copytree(ROOT / "landmarklib", pylib / "landmarklib",
                         ignore=shutil.ignore_patterns("__pycache__"))
-        stub = pylib / "landmarklib" / "scans"
-        shutil.rmtree(stub)
-        stub.mkdir()
-        (stub / "cohorts.py").write_text(STUB_SCANS)
-        (stub / "__init__.py").write_text("from .cohorts import load_cohort\n")
+        # the real scans package, with load_cohort replaced by the test double (a later def wins)
+        cohorts = pylib / "landmarklib" / "scans" / "cohorts.py"
+        cohorts.write_text(cohorts.read_text() + "\n\n" + STUB_SCANS)
         for task, n, seed in (("hand", 10, 0), ("body", 5, 1)):  # 10 hands: more than the viewer shows
             cohort = toy_landmark_set(task, n, seed=seed)
             cohort.save(cohorts_dir / f"{task}.npz")
