@@ -504,7 +504,7 @@ def _reference_row(errors: pd.DataFrame, ref: pd.DataFrame) -> dict[str, object]
         "ours": means, "paper": "the paper shows no such reference",
         "verdict": "reference" if len(evaluated) else "not evaluated",
         "comparisons_holding": f"{len(beat)}/{len(evaluated)} beat it",
-        "paper_agrees": None, "untested": "",
+        "paper_agrees": None, "untested": "", "note": ", ".join(beat) or "none",
         "comparisons": "; ".join(_fmt(r) for _, r in ref.iterrows()),
         "paper_comparisons": "",
     }
@@ -535,6 +535,8 @@ def claims_table(
         Whether the paper's own Fig. 2 (Fig. 4) means satisfy every comparison of our rule.
     untested
         What the sentences say that is not tested.
+    note
+        The ``ref`` row: the methods that beat the mean shape (``"task: method"``).
     comparisons, paper_comparisons
         Each comparison's mean paired difference ``lhs - rhs`` (patch px, and mm) or ratio with its
         95% bootstrap CI and verdict; the same from the paper's means.
@@ -557,6 +559,7 @@ def claims_table(
             "comparisons_holding": f"{int((part['verdict'] == 'holds').sum())}/{len(part)}",
             "paper_agrees": bool((part["paper_verdict"] == "holds").all()),
             "untested": claim.untested,
+            "note": "",
             "comparisons": "; ".join(_fmt(r) for _, r in part.iterrows()),
             "paper_comparisons": "; ".join(_fmt_paper(r) for _, r in part.iterrows()),
         })

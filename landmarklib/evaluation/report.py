@@ -269,8 +269,9 @@ def verdict_markdown(
         lines.append(_claim_line(row, detail[detail["claim"] == row.claim]))
     ref = table[table["claim"] == "ref"]
     for row in ref.itertuples():
-        lines.append(f"- **Mean-shape reference** ({row.comparisons_holding} of the methods): a method that "
-                     "does not beat \"always answer the training-fold average\" has learned little from the image.")
+        lines.append(f"- **Mean-shape reference** (not a claim): of the task and method pairs, {row.comparisons_holding}"
+                     f" ({row.note}). A method that does not beat \"always answer the training-fold average\" has "
+                     "learned little from the image.")
     if figure is not None and len(figure):
         held = figure[figure["verdict"] == "holds"]
         rest = figure[figure["verdict"] != "holds"]
