@@ -92,3 +92,26 @@ def test_save_figure_writes_png_and_provenance(data):
     assert path.read_bytes()[:4] == b"\x89PNG"
     assert json.loads(path.with_suffix(".json").read_text())["figure"] == "fig2"
     assert list(fg.METHOD_COLORS) == list(REGISTRY) and list(REGISTRY)[:6] == list(METHODS)  # one colour per method
+
+
+def test_fig2_draws_the_mean_shape_as_a_grey_bar_and_mm_axes(data):
+    hand, body, pred, _ = data
+    pred = pred.assign(fold=pred["subject"].str[1:].astype(int) % 3)  # three folds: the reference has training scans
+    errors = pd.concat([ev.landmark_errors(pred), ev.landmark_errors(ev.mean_shape_reference(pred))])
+    summary = ev.summarize(errors, n_resamples=100, seed=0)
+    scale = ev.mm_per_patch_px(pred)["median"].to_dict()
+    fig = fg.fig2(summary, mm_per_px=scale)
+    our_hand = fig.axes[0]
+    labels = [t.get_text() for t in our_hand.get_legend().get_texts()]
+    assert labels[-1] == "mean shape" and len(labels) == 7
+    grey = [c for c in our_hand.containers if isinstance(c, BarContainer)][-1]
+    ref = summary[(summary.task == "hand") & (summary.method == "mean shape")]["mean"].to_numpy()
+    assert np.allclose(sorted(p.get_height() for p in grey), sorted(ref))
+    assert matplotlib.colors.to_hex(grey[0].get_facecolor()) == fg.REFERENCE_COLOR
+    # a mm axis beside each panel: ours (approximate, the cohort's median scale) and the paper's (reading (a))
+    secondary = [child for ax in fig.axes for child in ax.child_axes]
+    assert len(secondary) == 4 and all("mm" in a.get_ylabel() for a in secondary)
+    assert "mm if patch px" in fig.axes[2].child_axes[0].get_ylabel()
+    assert fig.axes[0].child_axes[0].get_ylim() == pytest.approx(np.multiply(fig.axes[0].get_ylim(), scale["hand"]))
+    assert "simulated" in our_hand.get_title()
+    assert not any(ax.child_axes for ax in fg.fig2(summary).axes)  # no scale given: no mm axes

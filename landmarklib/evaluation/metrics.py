@@ -23,26 +23,16 @@ Per method and landmark
     Mean, standard deviation (``ddof=1``) and a 95% percentile-bootstrap confidence interval of the
     mean over scans (``cfg.bootstrap`` resamples, seeded; :func:`scipy.stats.bootstrap`).
 Claims
-    Each claim of the paper (:data:`CLAIMS`) is a set of *comparisons* ``lhs < rhs`` between
-    quantities that are weighted sums of per-scan errors (for example "the mean error of CNN(ft) over
-    the five fingertips"). For every comparison we form, per scan, the paired difference
-    ``d = lhs - rhs`` over the scans that have every term, and bootstrap the mean of ``d``:
+    The paper's claims, the orderings only its Fig. 2 shows and the rules that judge them are in
+    :mod:`landmarklib.evaluation.claims`.
+mean shape (:data:`REFERENCE`; :func:`mean_shape_reference`)
+    The trivial estimator: every test scan gets the mean landmark positions of its fold's training
+    scans. Shown beside every method in Fig. 2, the error tables and the claims table.
 
-    * **holds** when the 95% bootstrap CI of the mean paired difference lies entirely below 0,
-    * **does not hold** when it lies entirely above 0,
-    * **inconclusive** otherwise (the CI contains 0, or fewer than 2 paired scans).
-
-    A claim made of several comparisons *holds* when every comparison holds, *does not hold* when at
-    least one comparison does not hold, and is *inconclusive* otherwise. No correction for multiple
-    comparisons is applied; the per-comparison rows are reported next to the verdict.
-
-    "Much worse" and "a large gain" are made precise with the factor :data:`MUCH` (= 1.25): "A is much
-    worse than B" is the comparison ``MUCH * B < A`` (A has at least a quarter more error than B).
-    This factor was fixed before any result was seen; it is not tuned.
-
-The paper reports pixels in an unstated image frame, so only the *direction* of each comparison is
-compared with the paper (its own numbers, put through the same comparison, are shown in the
-``paper`` column), never raw pixel values.
+The paper reports pixels in an unstated image frame (patch pixels or pixels of its original images,
+whose voxel size it does not give), so only the *direction* of each comparison is compared with the
+paper (its own numbers, put through the same comparison, are shown in the ``paper`` column), never
+raw pixel values; :func:`mm_per_patch_px` gives our cohorts' scale for the reading "patch pixels".
 """
 
 from __future__ import annotations
@@ -56,7 +46,7 @@ from ..errors import LandmarkError
 from ..evaluation.results import DEPTH_METHODS, METHODS, REGISTRY, method_label
 from ..landmarks import landmark_names
 
-__all__ = ["beside_paper", "METRICS", "landmark_errors", "scan_rmse", "ratio_ci", "mean_shape_reference", "constant_methods", "bootstrap_ci", "summarize", "paper_summary"]
+__all__ = ["REFERENCE", "task_label", "mm_per_patch_px", "beside_paper", "METRICS", "landmark_errors", "scan_rmse", "ratio_ci", "mean_shape_reference", "constant_methods", "bootstrap_ci", "summarize", "paper_summary"]
 
 #: The book's error metrics by name, with the column of :func:`landmark_errors` or the function that holds them.
 METRICS: dict[str, str] = {
@@ -65,8 +55,17 @@ METRICS: dict[str, str] = {
     "depth error": "depth_error (landmark_errors): |depth_pred - depth_true|, voxels",
 }
 
+#: The name of the mean-shape reference in the tables (not a method of the paper: not in ``REGISTRY``).
+REFERENCE: str = "mean shape"
+
 #: The column of :func:`landmark_errors` that :func:`summarize` reads per unit.
 _UNIT_COLUMN = {"px": "error_px", "mm": "error_mm", "voxel": "depth_error"}
+
+
+def task_label(method: str, task: str) -> str:
+    """Display name of ``method`` for ``task`` (:func:`~landmarklib.evaluation.results.method_label`),
+    or the reference's own name (:data:`REFERENCE`)."""
+    return method if method == REFERENCE else method_label(method, task)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,6 +133,27 @@ def scan_rmse(errors: pd.DataFrame, *, unit: str = "px") -> pd.DataFrame:
     return out.rename("rmse").reset_index()
 
 
+def mm_per_patch_px(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Millimetres per patch pixel of each task's scans: median, min and max over the scans.
+
+    Read from the prediction table's ``mm_per_px_x``/``mm_per_px_y`` (one value per scan; the crop
+    keeps the aspect, so both axes agree). A scan of a large subject has more mm per patch pixel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``task``; columns ``median, min, max`` (mm per patch px) and ``scans``; a task whose
+        spacing is unknown (NaN) is left out.
+    """
+    need = {"task", "subject", "mm_per_px_x", "mm_per_px_y"}
+    if not need <= set(predictions.columns):
+        raise LandmarkError(f"prediction table lacks columns {sorted(need - set(predictions.columns))}")
+    per_scan = predictions.groupby(["task", "subject"], sort=False)[["mm_per_px_x", "mm_per_px_y"]].first()
+    per_scan = per_scan.mean(axis=1).dropna().rename("mm").reset_index()
+    out = per_scan.groupby("task", sort=False)["mm"].agg(["median", "min", "max", "size"])
+    return out.rename(columns={"size": "scans"})
+
+
 def mean_shape_reference(predictions: pd.DataFrame, *, method: str = "NN(real)") -> pd.DataFrame:
     """The trivial estimator: every test scan gets the mean ground truth of its fold's training scans.
 
@@ -157,7 +177,7 @@ def mean_shape_reference(predictions: pd.DataFrame, *, method: str = "NN(real)")
             train = table[table["fold"] != fold]
             mean = train.groupby("landmark")[["x_true", "y_true"]].mean()
             ref = test.copy()
-            ref["method"] = "mean shape"
+            ref["method"] = REFERENCE
             ref["x_pred"] = mean.loc[test["landmark"], "x_true"].to_numpy()
             ref["y_pred"] = mean.loc[test["landmark"], "y_true"].to_numpy()
             out.append(ref)
@@ -177,7 +197,7 @@ def constant_methods(predictions: pd.DataFrame, *, fraction: float = 0.1) -> lis
         pred = float(by[["x_pred", "y_pred"]].std().to_numpy().mean())
         true = float(by[["x_true", "y_true"]].std().to_numpy().mean())
         if len(table["subject"].unique()) > 1 and true > 0 and pred < fraction * true:
-            flagged.append(f"{task}: {method_label(method, task)}")
+            flagged.append(f"{task}: {task_label(method, task)}")
     return flagged
 
 
@@ -253,19 +273,20 @@ def summarize(
     unit
         ``"px"`` or ``"mm"`` (landmark error, Fig. 2) or ``"voxel"`` (depth error, Fig. 4).
     methods
-        The methods to summarise (default: those of the unit's figure, :data:`METHODS` for px and mm,
-        :data:`DEPTH_METHODS` for voxel).
+        The methods to summarise (default: those of the unit's figure, :data:`METHODS` and the
+        :data:`REFERENCE` for px and mm, :data:`DEPTH_METHODS` for voxel); only those present are.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``task, method, landmark, n, mean, std, ci_low, ci_high, unit``, methods in
-        :data:`~landmarklib.evaluation.results.REGISTRY` order and landmarks in the paper's order.
+        :data:`~landmarklib.evaluation.results.REGISTRY` order (the reference last) and landmarks in
+        the paper's order.
     """
     if unit not in _UNIT_COLUMN:
         raise LandmarkError(f"unit must be one of {', '.join(_UNIT_COLUMN)}, got {unit!r}")
     column = _UNIT_COLUMN[unit]
-    methods = (DEPTH_METHODS if unit == "voxel" else METHODS) if methods is None else methods
+    methods = (DEPTH_METHODS if unit == "voxel" else (*METHODS, REFERENCE)) if methods is None else methods
     rows = []
     chosen = errors[errors["method"].isin(list(methods))]
     for (task, method, landmark), group in chosen.groupby(["task", "method", "landmark"], sort=False):
@@ -290,7 +311,7 @@ def _ordered(table: pd.DataFrame) -> pd.DataFrame:
     order_l = {name: i for task in ("hand", "body") for i, name in enumerate(landmark_names(task))}
     key = pd.DataFrame({
         "t": table["task"].map({"hand": 0, "body": 1}),
-        "m": table["method"].map({m: i for i, m in enumerate(REGISTRY)}),
+        "m": table["method"].map({m: i for i, m in enumerate([*REGISTRY, REFERENCE])}),
         "l": table["landmark"].map(order_l),
     })
     return table.iloc[np.lexsort((key["l"], key["m"], key["t"]))].reset_index(drop=True)

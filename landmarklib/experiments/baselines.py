@@ -79,7 +79,7 @@ from ..models.forest import RegressionForest
 from ..models.nn import BinaryNN
 from ..progress import bar as progress_bar
 
-__all__ = ["BASELINE_METHODS", "fold_seed", "run_baselines", "error_summary", "baseline_claims"]
+__all__ = ["BASELINE_METHODS", "fold_seed", "run_baselines", "error_summary"]
 
 #: The three baselines of Fig. 2, in its order.
 BASELINE_METHODS: tuple[str, ...] = ("NN(syn)", "NN(real)", "RF")
@@ -206,31 +206,3 @@ def error_summary(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         .reset_index()
     )
     return out
-
-
-def baseline_claims(summary: pd.DataFrame) -> pd.DataFrame:
-    """The paper's statements about the baselines, checked on ``summary`` (:func:`error_summary`).
-
-    * C2: NN(syn) is (much) worse than NN(real), per task (ratio of mean errors over landmarks).
-    * C3, forest part: on hands RF is worse than NN(real), most of all on the thumb; on bodies RF is
-      the best baseline on both shoulders and the head (the CNN side is checked on the results page).
-    """
-    rows = []
-    mean = summary.pivot_table(index=["task", "landmark"], columns="method", values="mean_px", sort=False)
-    for task in summary["task"].unique():
-        m = mean.loc[task]
-        if {"NN(syn)", "NN(real)"} <= set(m.columns):
-            ratio = m["NN(syn)"].mean() / m["NN(real)"].mean()
-            rows.append(("C2", task, "NN(syn) worse than NN(real)", f"mean error ratio {ratio:.2f}", ratio > 1))
-        if task == "hand" and {"RF", "NN(real)"} <= set(m.columns):
-            gap = m["RF"] - m["NN(real)"]
-            rows.append(("C3", task, "RF worse than NN(real)", f"{m['RF'].mean():.1f} vs {m['NN(real)'].mean():.1f} px",
-                         m["RF"].mean() > m["NN(real)"].mean()))
-            rows.append(("C3", task, "RF's gap to NN(real) largest on the thumb", f"largest on {gap.idxmax()}",
-                         gap.idxmax() == "thumb"))
-        if task == "body" and set(BASELINE_METHODS) <= set(m.columns):
-            best = m[list(BASELINE_METHODS)].idxmin(axis=1)
-            points = ["shoulderL", "shoulderR", "head"]
-            rows.append(("C3", task, "RF the best baseline on shoulders and head",
-                         ", ".join(f"{p}: {best[p]}" for p in points), bool((best[points] == "RF").all())))
-    return pd.DataFrame(rows, columns=["claim", "task", "statement", "measured", "holds"])

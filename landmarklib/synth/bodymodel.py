@@ -105,7 +105,7 @@ def _phenotypes(age: tuple[float, float], adult_note: str) -> tuple[Param, ...]:
     )
 
 
-_HAND_SHAPE = _phenotypes((13.0, 60.0), "the MR study's age range 13-60") + tuple(
+_HAND_SHAPE = _phenotypes((13.0, 60.0), "13-60, wider than the paper's MR cohort (13-24 years)") + tuple(
     Param(f"length_{f}", 0.9, 1.1, 1.0, (0.5, 1.5), "factor",
           f"length of the {f} (all three phalanges) relative to the model's, scaled along the finger")
     for f in FINGERS

@@ -1,9 +1,11 @@
 """The paper's Fig. 2 and Fig. 3 regenerated from the result tables, and a learning-curve figure.
 
 * :func:`fig2`: grouped bars per landmark, one colour per method, hand and body panels as in the
-  paper; our means with their 95% bootstrap CI on top, the paper's own values (read off its vector
-  figure, :func:`landmarklib.paper.paper_values`) below. The paper's pixels are in an unstated image
-  frame: compare rankings and ratios, not raw heights.
+  paper; our means with their 95% bootstrap CI on top, with the mean-shape reference as a grey bar and
+  a millimetre axis beside the patch-pixel one; the paper's own values (read off its vector figure,
+  :func:`landmarklib.paper.paper_values`) below, with the millimetres they would be if they were patch
+  pixels of our cohorts (reading (a); as pixels of its original images they need a voxel size that no
+  source gives). Compare rankings and ratios, not raw heights.
 * :func:`fig3`: every estimate of one method (CNN(ft) by default) projected into one common image, the
   mean binarized patch of the cohort, plus the per-landmark scatter of estimate minus ground truth.
 * :func:`learning_curve`: error against the number of real training subjects or of synthetic renders,
@@ -29,14 +31,18 @@ from matplotlib.container import BarContainer
 
 from ..data import LandmarkSet
 from ..errors import LandmarkError
+from ..evaluation.metrics import REFERENCE, task_label
 from ..evaluation.results import METHODS, REGISTRY, method_label
 from ..geometry import patch_size
 from ..landmarks import landmark_names
 
-__all__ = ["METHOD_COLORS", "LANDMARK_PALETTE", "TASKS", "fig2", "fig3", "learning_curve", "learning_curve_path", "save_figure", "publish"]
+__all__ = ["METHOD_COLORS", "REFERENCE_COLOR", "LANDMARK_PALETTE", "TASKS", "fig2", "fig3", "learning_curve", "learning_curve_path", "save_figure", "publish"]
 
 #: One colour per method, the same in every figure and in the viewer.
 METHOD_COLORS: dict[str, str] = dict(zip(REGISTRY, sns.color_palette("colorblind", len(REGISTRY)).as_hex()))
+
+#: The mean-shape reference: grey, apart from the methods' colours.
+REFERENCE_COLOR: str = "#9e9e9e"
 
 #: Colour per landmark index (up to 9 landmarks).
 LANDMARK_PALETTE: list[str] = sns.color_palette("tab10", 10).as_hex()
@@ -58,11 +64,13 @@ def _bars(ax: plt.Axes, table: pd.DataFrame, task: str, *, with_ci: bool) -> Non
     if part.empty:
         _note(ax, f"no {task} results yet")
         return
-    methods = [m for m in METHODS if m in set(part["method"])]
-    labels = [method_label(m, task) for m in methods]
-    data = part.assign(label=part["method"].map(lambda m: method_label(m, task)))
+    methods = [m for m in (*METHODS, REFERENCE) if m in set(part["method"])]
+    labels = [task_label(m, task) for m in methods]
+    data = part[part["method"].isin(methods)]
+    data = data.assign(label=data["method"].map(lambda m: task_label(m, task)))
     sns.barplot(data=data, x="landmark", y="mean", hue="label", order=names, hue_order=labels,
-                palette=[METHOD_COLORS[m] for m in methods], errorbar=None, ax=ax, saturation=1.0)
+                palette=[METHOD_COLORS.get(m, REFERENCE_COLOR) for m in methods], errorbar=None, ax=ax,
+                saturation=1.0)
     if with_ci:
         lookup = data.set_index(["label", "landmark"])
         bars = [c for c in ax.containers if isinstance(c, BarContainer)]
@@ -84,30 +92,51 @@ def _bars(ax: plt.Axes, table: pd.DataFrame, task: str, *, with_ci: bool) -> Non
         ax.get_legend().remove()
 
 
-def fig2(summary: pd.DataFrame, paper: pd.DataFrame | None = None, *, unit: str = "px") -> plt.Figure:
+def _mm_axis(ax: plt.Axes, mm_per_px: float, label: str) -> None:
+    """A right-hand axis in mm: ``px * mm_per_px``."""
+    if not np.isfinite(mm_per_px) or mm_per_px <= 0:
+        return
+    sec = ax.secondary_yaxis("right", functions=(lambda y: y * mm_per_px, lambda y: y / mm_per_px))
+    sec.set_ylabel(label, fontsize=8)
+
+
+def fig2(summary: pd.DataFrame, paper: pd.DataFrame | None = None, *, unit: str = "px",
+         mm_per_px: Mapping[str, float] | None = None) -> plt.Figure:
     """Fig. 2: mean error per landmark and method, hand (left) and body (right); ours above the paper's.
 
     Parameters
     ----------
     summary
         Output of :func:`landmarklib.evaluation.summarize` (``task, method, landmark, mean, ci_low,
-        ci_high``). Error bars are the 95% bootstrap CI of the mean over scans (not the std).
+        ci_high``), with the mean-shape reference if it was summarised (drawn as a grey last bar).
+        Error bars are the 95% bootstrap CI of the mean over scans (not the std).
     paper
         The paper's values shaped the same way (default
         :func:`landmarklib.evaluation.paper_summary`); drawn without error bars (the paper's bars
         show a spread we cannot read reliably).
     unit
         Axis label of our row (``"px"`` = patch pixels, ``"mm"``).
+    mm_per_px
+        ``{task: mm per patch px}`` (the cohort's median,
+        :func:`~landmarklib.evaluation.metrics.mm_per_patch_px`): adds a mm axis on the right of our
+        panels (approximate: each scan has its own scale) and of the paper's (reading (a): its px taken
+        as our patch px). ``None``: no mm axes.
     """
     from ..evaluation.metrics import paper_summary
 
     paper = paper_summary() if paper is None else paper
-    fig, axes = plt.subplots(2, 2, figsize=(13, 7.5), gridspec_kw={"width_ratios": [5, 9]}, sharey="row")
+    mm_per_px = dict(mm_per_px or {})
+    fig, axes = plt.subplots(2, 2, figsize=(13.5, 7.5), gridspec_kw={"width_ratios": [5, 9]}, sharey="row")
     for col, task in enumerate(TASKS):
         _bars(axes[0, col], summary, task, with_ci=True)
         _bars(axes[1, col], paper, task, with_ci=False)
-        axes[0, col].set_title(f"{'MR hand' if task == 'hand' else 'CT whole body'}: this study")
-        axes[1, col].set_title(f"{'MR hand' if task == 'hand' else 'CT whole body'}: paper (Fig. 2, same colours)")
+        name = "MR hand" if task == "hand" else "CT whole body"
+        axes[0, col].set_title(f"{name} (simulated): this study")
+        axes[1, col].set_title(f"{name}: paper (Fig. 2, same colours)")
+        if unit == "px" and task in mm_per_px:
+            scale = float(mm_per_px[task])
+            _mm_axis(axes[0, col], scale, f"mm (x {scale:.2f} mm/px, median scan)")
+            _mm_axis(axes[1, col], scale, f"mm if patch px (x {scale:.2f})")
     axes[0, 0].set_ylabel(f"mean error ({'patch px' if unit == 'px' else unit}), 95% bootstrap CI")
     axes[1, 0].set_ylabel("mean RMSE (px, paper's frame)")
     fig.tight_layout()

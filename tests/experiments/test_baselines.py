@@ -48,9 +48,9 @@ def test_run_baselines_refuses_mismatched_inputs(hands):
         run_baselines("hand", cfg, None, real, methods=["KNN"], progress=False)
 
 
-def test_error_summary_and_claims_on_a_hand_made_table():
+def test_error_summary_on_a_hand_made_table():
     from landmarklib.evaluation.results import predictions_frame
-    from landmarklib.experiments.baselines import baseline_claims, error_summary
+    from landmarklib.experiments.baselines import error_summary
     from landmarklib.landmarks import BODY, HAND
 
     def table(task, method, err):  # err: (k,) error along x per landmark, same for both scans
@@ -72,12 +72,6 @@ def test_error_summary_and_claims_on_a_hand_made_table():
     assert summary["std_px"].eq(0).all() and summary["n"].eq(2).all()
     assert list(summary.query("task == 'body' and method == 'RF'")["landmark"]) == list(BODY)
     assert list(summary.query("task == 'hand' and method == 'RF'")["landmark"]) == list(HAND)
-    claims = baseline_claims(summary).set_index(["claim", "task", "statement"])["holds"]
-    assert claims[("C2", "hand", "NN(syn) worse than NN(real)")]
-    assert not claims[("C2", "body", "NN(syn) worse than NN(real)")]
-    assert claims[("C3", "hand", "RF worse than NN(real)")]
-    assert claims[("C3", "hand", "RF's gap to NN(real) largest on the thumb")]
-    assert claims[("C3", "body", "RF the best baseline on shoulders and head")]
 
 
 def test_nn_syn_accepts_shards_with_the_same_result(hands):
