@@ -1,4 +1,4 @@
-"""Training the Table 1 CNN: pretraining on renders, fine-tuning and cross-validation on scans.
+"""Training and prediction for every network: the SGD schedules, fit (resumable, bf16 where supported), predict.
 
 The paper (Sec. 2.2, 3): L2 loss (eq. 2), SGD with mini-batches of 100, learning rate 0.01,
 momentum 0.9.

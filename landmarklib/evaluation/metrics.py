@@ -1,4 +1,4 @@
-"""Metrics and the claims table: from the prediction tables to "does the paper's finding hold?".
+"""Metrics, defined once: landmark error, scan RMSE, depth error, their summaries and bootstrap CIs.
 
 Everything here reads the one long table of :mod:`landmarklib.evaluation.results` (one row per scan and
 landmark) and never a number typed by hand. The paper's own values come from

@@ -1,4 +1,10 @@
-"""finetuning: split out of landmarklib.engine.training."""
+"""Chapter 5: CNN(real) and CNN(ft) through the shared folds, and the learning curve (Sec. 3).
+
+:func:`finetune` trains one network on scans with the paper's fine-tuning schedule (from random weights
+for CNN(real), from CNN(syn) for CNN(ft)); :func:`cross_validate` runs either method through
+:func:`landmarklib.engine.crossval.cross_validate_arrays` and returns the one prediction table;
+:func:`learning_curve` measures when pretraining pays off (error against real subjects and renders).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""pretraining: split out of landmarklib.engine.training."""
+"""Chapter 4: CNN(syn), the Table 1 network pretrained on synthetic renders (Sec. 2.2, 3).
+
+:func:`synthetic_data` picks the profile's pretraining data (stored renders or the on-the-fly stream),
+:func:`pretrain` trains with the paper's pretraining schedule (resumable checkpoint), and
+:func:`load_pretrained` returns the profile's CNN(syn), training it first if needed.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""forest: split out of landmarklib.experiments.baselines."""
+"""The regression forest of [3] (Criminisi et al. 2011), adapted to 2D binary patches.
+
+Long-range box-difference features (:class:`BoxFeatures`) of silhouette pixels feed a scikit-learn
+forest that regresses each pixel's offsets to the landmarks; a scan's estimate is the mean of the most
+confident votes (:class:`RegressionForest`). The paper's RF works in 3D on the scans' intensities: this
+is a different method on the common binary domain (see the book's departures table).
+"""
 
 from __future__ import annotations
 

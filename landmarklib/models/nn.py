@@ -1,4 +1,9 @@
-"""nn: split out of landmarklib.experiments.baselines."""
+"""The nearest-neighbour baselines NN(syn) and NN(real): exact Hamming search over bit-packed masks.
+
+:class:`BinaryNN` packs binary patches into bits (:func:`pack_masks`) and searches them exactly with
+faiss' binary index, in blocks of :data:`SEARCH_BLOCK_BYTES`; an estimate is the mean annotation of the
+``k`` nearest patches (the paper: 3).
+"""
 
 from __future__ import annotations
 

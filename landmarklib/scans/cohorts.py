@@ -1,4 +1,11 @@
-"""cohorts: split out of landmarklib.scans."""
+"""Cohorts: the one loader for simulated and real scans, from NIfTI folders to the common binary domain.
+
+:func:`cohort_dir` names a simulated cohort's folder (profile seed, voxel size, realism level),
+:func:`generate_cohort` writes it, :func:`binarize_folder` and :func:`load_cohort` turn any folder of
+NIfTI scans + landmark files (simulated, or the user's own with ``scan_dir``) into a
+:class:`~landmarklib.data.LandmarkSet`; :func:`depth_spread` is the cohort's fingertip depth spread
+beside the paper's.
+"""
 
 from __future__ import annotations
 

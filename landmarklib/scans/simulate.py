@@ -1,8 +1,8 @@
-"""Simulated MR hand and CT whole-body cohorts, and the one loader for simulated and real scans.
+"""Simulated MR hand and CT whole-body cohorts (subjects, voxelizer, tissue simulation, realism ladder).
 
 The paper's 132 MR hands and 20 CT bodies are private. This module simulates cohorts that look and
 fail like them, written as NIfTI + 3D Slicer landmark files, so that the rest of the study takes the
-exact path a user's own scans take (:func:`load_cohort` with ``scan_dir``).
+exact path a user's own scans take (:func:`landmarklib.scans.cohorts.load_cohort` with ``scan_dir``).
 
 Subjects (a *different* distribution from the synthetic renders, or the study would be circular)
 ------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""baselines: split out of landmarklib.experiments.baselines."""
+"""Figures of the baselines chapter: nearest neighbours of a scan, and the forest's vote maps."""
 
 from __future__ import annotations
 

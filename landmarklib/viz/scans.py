@@ -1,4 +1,4 @@
-"""scans: split out of landmarklib.scans."""
+"""Figures of the binarization chapter: a scan's slices, its projection, patches, table removal."""
 
 from __future__ import annotations
 

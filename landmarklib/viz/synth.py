@@ -1,4 +1,4 @@
-"""synth: split out of landmarklib.synth.rendering."""
+"""Figures of the renders chapter: a grid of synthetic patches with their landmarks."""
 
 from __future__ import annotations
 
