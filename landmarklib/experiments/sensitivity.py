@@ -123,16 +123,31 @@ def level_summary(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdicts_by_level(predictions: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Which claim (C1-C5, and any other of :data:`~landmarklib.evaluation.claims.CLAIMS` the tables
-    allow) holds at which level: one row per claim, one column per level, the verdict of
-    :func:`~landmarklib.evaluation.claims.claims_table`."""
-    from ..evaluation.claims import claims_table
+    """Which claim holds at which level: one row per claim of
+    :data:`~landmarklib.evaluation.claims.CLAIMS`, one column per level.
+
+    A level run on one task (``quick`` and ``cpu`` run hands only) judges the part of each claim that
+    compares methods of that task, combined as :func:`~landmarklib.evaluation.claims.claims_table`
+    combines a claim's comparisons, and says so (``"holds (hand part)"``); a claim with no comparison
+    on the tasks run is ``"not evaluated"``.
+    """
+    from ..evaluation.claims import CLAIMS, _combine_verdicts, claims_detail
     from ..evaluation.metrics import landmark_errors
 
     columns = {}
     for level, table in predictions.groupby("realism", sort=False):
-        claims = claims_table(landmark_errors(table), n_resamples=n_resamples, seed=seed)
-        columns[level] = claims.set_index("claim")["verdict"]
+        detail = claims_detail(landmark_errors(table), n_resamples=n_resamples, seed=seed)
+        tasks = set(table["task"].unique())
+        verdicts = {}
+        for claim in CLAIMS:
+            rows = detail[(detail["claim"] == claim.id) & detail["task"].isin(tasks)]
+            if rows.empty:
+                verdicts[claim.id] = "not evaluated"
+                continue
+            verdict = _combine_verdicts(list(rows["verdict"]))
+            partial = {c.task for c in claim.comparisons} - tasks
+            verdicts[claim.id] = f"{verdict} ({', '.join(sorted(tasks))} part)" if partial else verdict
+        columns[level] = pd.Series(verdicts)
     return pd.DataFrame(columns)[[lv for lv in LEVELS if lv in columns]]
 
 

@@ -53,3 +53,19 @@ def test_level_config_keys_results_by_level_and_refuses_nesting():
     with pytest.raises(LandmarkError, match="unknown realism level"):
         sensitivity.level_config(cfg, "brutal")
     assert len(sensitivity.plan(cfg)) == len(cfg.sensitivity_levels) * len(cfg.sensitivity_tasks)
+
+
+def test_verdicts_by_level_judge_the_part_of_each_claim_on_the_tasks_run():
+    from helpers_results import PAPER_LIKE, toy_predictions
+
+    from tests.conftest import toy_landmark_set
+
+    cohort = toy_landmark_set("hand", 12, seed=0)
+    good = toy_predictions(cohort, PAPER_LIKE, seed=0).assign(realism="clean")
+    # at "hard" CNN(ft) is much worse than CNN(MR): C1 must flip there
+    flipped = toy_predictions(cohort, {**PAPER_LIKE, "CNN(ft)": 12.0, "CNN(real)": 5.0}, seed=0).assign(realism="hard")
+    table = sensitivity.verdicts_by_level(pd.concat([good, flipped]), n_resamples=200)
+    assert list(table.columns) == ["clean", "hard"]
+    assert table.loc["C1", "clean"] == "holds" and table.loc["C1", "hard"] == "does not hold"  # hands only
+    assert table.loc["C4", "clean"] == "not evaluated"  # a body-only claim
+    assert table.loc["C2", "clean"].endswith("(hand part)")  # C2 compares hands and bodies
