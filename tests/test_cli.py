@@ -94,7 +94,9 @@ def _files(*roots: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, int
     found = {}
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if d not in ("__pycache__", ".ipynb_checkpoints", ".git", ".venv")
+            # tool caches that pytest, its xdist workers and ruff write while this test runs
+            dirnames[:] = [d for d in dirnames if d not in ("__pycache__", ".ipynb_checkpoints", ".git", ".venv",
+                                                            ".pytest_cache", ".ruff_cache")
                            and os.path.join(dirpath, d) not in skip]
             for name in filenames:
                 path = os.path.join(dirpath, name)

@@ -347,7 +347,8 @@ def store_key(task: str, seed: int, shard_size: int, device: str | torch.device 
     """Folder name of a stored render set: seed, shard size, a hash of what defines a sample, and the
     device type unless CPU (float results differ in the last bits between CPU and GPU)."""
     spec = json.dumps(
-        {"space": [p.__dict__ for g in ("shape", "pose") for p in bodymodel.SPACES[task][g]],
+        {"space": [{k: v for k, v in p.__dict__.items() if k != "doc"}  # the sampled ranges, not their prose
+                   for g in ("shape", "pose") for p in bodymodel.SPACES[task][g]],
          "render": RENDER_VERSION, "cull": CULL[task], "block": BLOCK[task], "margin": DEFAULT_MARGIN},
         sort_keys=True,
     )
