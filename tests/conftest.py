@@ -1,5 +1,5 @@
 """Shared fixtures. Tests mirror the package: ``tests/<subpackage>/test_<module>.py`` (top-level
-modules: ``tests/test_<module>.py``).
+modules: ``tests/<subpackage>/test_<module>.py``).
 
 Toy data (never results): :func:`toy_landmark_set` (blob masks with landmarks on them, any task),
 :func:`toy_hands` (a palm and five fingers with the landmarks at the fingertips, so that nearest
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from landmarklib.data import LandmarkSet
-from landmarklib.geometry import PATCH_SIZE
+from landmarklib.geometry import PATCH_SIZE, patch_size
 from landmarklib.landmarks import landmark_names
 from landmarklib.profiles import Config, resolve
 
@@ -86,3 +86,21 @@ def quick_cfg(tmp_path) -> Callable[..., Config]:
         return resolve("quick", {"renders_dir": str(tmp_path / "renders"), "device": "cpu", **overrides})
 
     return make
+
+
+def rectangles(task: str, n: int, seed: int = 0):
+    """Random filled rectangles; landmarks = 4 corners, centre (and edge midpoints for the body)."""
+    rng = np.random.default_rng(seed)
+    pw, ph = patch_size(task)
+    masks = np.zeros((n, ph, pw), bool)
+    lms = []
+    for i in range(n):
+        x0, y0 = rng.integers(2, pw // 3), rng.integers(2, ph // 3)
+        x1, y1 = rng.integers(2 * pw // 3, pw - 2), rng.integers(2 * ph // 3, ph - 2)
+        masks[i, y0:y1, x0:x1] = True
+        pts = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), ((x0 + x1) / 2, (y0 + y1) / 2)]
+        if task == "body":
+            pts += [((x0 + x1) / 2, y0), (x1, (y0 + y1) / 2), ((x0 + x1) / 2, y1), (x0, (y0 + y1) / 2)]
+        lms.append(pts)
+    return LandmarkSet(task, masks, np.array(lms, np.float32), [f"s{i:02d}" for i in range(n)],
+                       mm_per_px=np.ones((n, 2)))

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from landmarklib import LandmarkError, resolve
-from landmarklib.data import LandmarkSet
 from landmarklib.engine.crossval import TargetTransform, cross_validate_arrays
 from landmarklib.engine.folds import folds_path
 from landmarklib.engine.training import (
@@ -21,27 +20,10 @@ from landmarklib.engine.training import (
 from landmarklib.evaluation.results import read_predictions, write_predictions
 from landmarklib.experiments.finetuning import cross_validate
 from landmarklib.experiments.pretraining import pretrain
-from landmarklib.geometry import patch_size, to_unit
+from landmarklib.geometry import to_unit
 from landmarklib.models.cnn import LandmarkCNN
 from landmarklib.provenance import read_json
-
-
-def rectangles(task: str, n: int, seed: int = 0) -> LandmarkSet:
-    """Random filled rectangles; landmarks = 4 corners, centre (and edge midpoints for the body)."""
-    rng = np.random.default_rng(seed)
-    pw, ph = patch_size(task)
-    masks = np.zeros((n, ph, pw), bool)
-    lms = []
-    for i in range(n):
-        x0, y0 = rng.integers(2, pw // 3), rng.integers(2, ph // 3)
-        x1, y1 = rng.integers(2 * pw // 3, pw - 2), rng.integers(2 * ph // 3, ph - 2)
-        masks[i, y0:y1, x0:x1] = True
-        pts = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), ((x0 + x1) / 2, (y0 + y1) / 2)]
-        if task == "body":
-            pts += [((x0 + x1) / 2, y0), (x1, (y0 + y1) / 2), ((x0 + x1) / 2, y1), (x0, (y0 + y1) / 2)]
-        lms.append(pts)
-    return LandmarkSet(task, masks, np.array(lms, np.float32), [f"s{i:02d}" for i in range(n)],
-                       mm_per_px=np.ones((n, 2)))
+from tests.conftest import rectangles
 
 
 def test_pretraining_schedule_gives_the_papers_rates():

@@ -6,7 +6,7 @@ from landmarklib.engine.folds import ensure_folds
 from landmarklib.experiments.finetuning import learning_curve, subject_subset
 from landmarklib.provenance import read_json
 from landmarklib.viz.figures import learning_curve_path
-from tests.test_training import rectangles
+from tests.conftest import rectangles
 
 
 def _cfg(**over):

@@ -279,7 +279,7 @@ def _paper_text():
     from pathlib import Path
 
     here = Path(__file__).resolve()
-    for root in (here.parents[1], here.parents[2], Path("/work")):
+    for root in (*here.parents, Path("/work")):
         path = root / "shared" / "paper" / "riegler2015.txt"
         if path.is_file():
             return re.sub(r"\s+", " ", re.sub(r"-\n", "", path.read_text()))
