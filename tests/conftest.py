@@ -1,5 +1,5 @@
-"""Shared fixtures. Tests mirror the package: ``tests/<subpackage>/test_<module>.py`` (top-level
-modules: ``tests/<subpackage>/test_<module>.py``).
+"""Shared fixtures. Tests mirror the package: ``tests/<subpackage>/test_<module>.py``, and
+``tests/test_<module>.py`` for the top-level modules.
 
 Toy data (never results): :func:`toy_landmark_set` (blob masks with landmarks on them, any task),
 :func:`toy_hands` (a palm and five fingers with the landmarks at the fingertips, so that nearest
