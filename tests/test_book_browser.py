@@ -57,7 +57,9 @@ BANNER_RECORD = {"profile": "quick", "seed": 0, "overrides": {}, "git_commit": "
 
 
 def _screenshot_dir() -> Path:
-    folder = Path(os.environ.get("LANDMARKLIB_SCREENSHOTS", ROOT / "renders" / "results" / "screenshots"))
+    # set LANDMARKLIB_SCREENSHOTS to keep them; by default they go to this test's temporary root (conftest)
+    default = Path(os.environ.get("LANDMARKLIB_RENDERS", ROOT / "renders")) / "results" / "screenshots"
+    folder = Path(os.environ.get("LANDMARKLIB_SCREENSHOTS", default))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
