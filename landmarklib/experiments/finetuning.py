@@ -21,6 +21,7 @@ from ..data import LandmarkSet
 from ..engine.crossval import cross_validate_arrays
 from ..engine.folds import ensure_folds
 from ..engine.training import (
+    _fingerprint,
     _model_seed,
     _to_px,
     checkpoint_path,
@@ -94,6 +95,10 @@ def cross_validate(
         set_inputs(real), set_targets(real), real.ids, folds, make_model, finetune_schedule(cfg),
         seed=_model_seed(cfg, f"{name}/fit/fold"), checkpoint_stem=stem.with_suffix(""), device=cfg.device,
         progress=progress,
+        # CNN(ft)'s folds belong to the CNN(syn) they start from: a retrained CNN(syn) is never paired
+        # with fold results of the old one
+        model_identity=None if pretrained is None else _fingerprint(
+            *(v.detach().cpu().numpy() for v in pretrained.state_dict().values())),
     )
     frame = predictions_frame(task=real.task, method=method, fold=fold_of, subjects=real.ids,
                               pred_px=_to_px(pred, real.task), true_px=real.landmarks, mm_per_px=real.mm_per_px)

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -172,6 +174,12 @@ def test_finetuned_model_starts_from_the_pretrained_one():
     assert sorted(frame["fold"].unique()) == [0, 1, 2]  # 3-fold for hands
     with pytest.raises(LandmarkError, match="pretrained"):
         cross_validate(real, cfg, method="CNN(ft)")
+    # the finished folds belong to that CNN(syn): another one is never paired with them
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        next(other.parameters()).add_(1.0)
+    with pytest.raises(LandmarkError, match="another fold"):
+        cross_validate(real, cfg, method="CNN(ft)", pretrained=other)
 
 
 def test_overlapping_folds_are_refused():
