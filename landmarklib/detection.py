@@ -23,7 +23,7 @@ Depth, per task (a choice; the paper infers depth for the hands only):
   direction; the book reports the error this gives (``book/09_detect.ipynb``).
 
 :func:`heldout_errors` scores the same world-coordinate path on the cross-validated predictions of
-chapters 05 and 07 (each scan predicted by the fold that held it out), next to the mean-shape reference.
+chapters 05 and 06 (each scan predicted by the fold that held it out), next to the mean-shape reference.
 """
 
 from __future__ import annotations

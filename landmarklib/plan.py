@@ -237,7 +237,7 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
         "depth", 2 * 4 * _params("hand"), 2 * n_depth * _render_bytes("hand", depth_dtype_bytes=4, packed=False),
         images_d / r.train_per_s["hand"] + here_cv,
         _gpu_train_s("hand", images_d, images_d / cfg["batch_size"]) + gpu_cv, {
-            "ram": "size arithmetic: depth_renders hand renders loaded with float32 depth (07_depth), "
+            "ram": "size arithmetic: depth_renders hand renders loaded with float32 depth (06_depth), "
                    "x2 while concatenated",
             "time": "as pretraining (depth_renders x pretrain_epochs hand images) + one fine-tuning CV",
         }))

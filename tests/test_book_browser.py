@@ -1,6 +1,6 @@
 """The results page as a reader sees it: built into HTML and opened in a real headless browser.
 
-A small staged book (the intro and ``06_results`` only) is executed with papermill under the
+A small staged book (the intro and ``07_results`` only) is executed with papermill under the
 ``quick`` profile and built with Jupyter Book, served from a localhost ``http.server`` thread and
 opened with Playwright driving Debian's chromium (no browser download). The prediction tables are
 synthetic (toy numbers, not results), and so are the scan images: the kernel imports a copy of
@@ -65,7 +65,7 @@ def _screenshot_dir() -> Path:
 
 
 def _stage_book(tmp: Path) -> Path:
-    """intro + 06_results, the repository's _config.yml and offline widget assets."""
+    """intro + 07_results, the repository's _config.yml and offline widget assets."""
     stage = tmp / "book_src"
     (stage / "book").mkdir(parents=True)
     from landmarklib.publish import banner_html, stage_config
@@ -74,7 +74,7 @@ def _stage_book(tmp: Path) -> Path:
     stage_config(ROOT / "_config.yml", stage / "_config.yml", banner_html(BANNER_RECORD))
     shutil.copy2(ROOT / "book" / "intro.md", stage / "book" / "intro.md")
     shutil.copytree(ROOT / "book" / "widgets_static", stage / "book" / "widgets_static")
-    (stage / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/06_results\n")
+    (stage / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/07_results\n")
     return stage
 
 
@@ -104,7 +104,7 @@ def built_book(tmp_path_factory):
             for _, part in frame.groupby("method"):
                 write_predictions(part, params={"profile": "quick", "seed": 0, "renders_dir": renders})
         stage = _stage_book(tmp)
-        pm.execute_notebook(str(ROOT / "book" / "06_results.ipynb"), str(stage / "book" / "06_results.ipynb"),
+        pm.execute_notebook(str(ROOT / "book" / "07_results.ipynb"), str(stage / "book" / "07_results.ipynb"),
                             parameters={"profile": "quick", "bootstrap": 200}, cwd=str(stage / "book"),
                             kernel_name="python3", progress_bar=False)
         jb = Path(sys.executable).parent / "jupyter-book"
@@ -119,7 +119,7 @@ def built_book(tmp_path_factory):
             else:
                 os.environ[key] = value
     html = tmp / "_build" / "html"
-    assert (html / "book" / "06_results.html").is_file()
+    assert (html / "book" / "07_results.html").is_file()
     return html
 
 
@@ -197,13 +197,13 @@ def test_results_page_shows_figures_claims_and_a_viewer_that_flips_without_a_ker
             page.on("requestfailed", lambda r: failed.append(r.url))
             page.on("response", lambda r: failed.append(f"{r.status} {r.url}")
                     if r.status >= 400 and not r.url.endswith(ALLOWED_MISSING) else None)
-            for url in (f"{server}/index.html", f"{server}/book/intro.html", f"{server}/book/06_results.html"):
+            for url in (f"{server}/index.html", f"{server}/book/intro.html", f"{server}/book/07_results.html"):
                 page.goto(url, wait_until="networkidle")
                 banner = page.locator(".lm-banner").first
                 assert banner.is_visible(), f"no banner on {url}"
                 words = banner.inner_text()
                 assert all(w in words for w in ("quick", "seed 0", "feedc0d", "2026-12-01", "smoke test")), words
-            page.goto(f"{server}/book/06_results.html", wait_until="networkidle")
+            page.goto(f"{server}/book/07_results.html", wait_until="networkidle")
             page.wait_for_selector(".jupyter-widgets img", state="visible", timeout=30_000)
 
             # both figures: matplotlib outputs saved as PNG files of the page
@@ -261,7 +261,7 @@ def test_results_page_shows_figures_claims_and_a_viewer_that_flips_without_a_ker
             _choose(page, viewer, "landmark", "all landmarks", "scan s02 · ground truth only · all landmarks",
                     shots / "06_viewer_scan2_truth.png")
             assert _visible_frame_src(page) != truth_src
-            page.screenshot(path=str(shots / "06_results_page.png"), full_page=True)
+            page.screenshot(path=str(shots / "07_results_page.png"), full_page=True)
         finally:
             browser.close()
     unexpected = [e for e in errors if not any(a in e for a in ALLOWED_CONSOLE)]

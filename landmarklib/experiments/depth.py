@@ -157,7 +157,7 @@ class DepthTransform(TargetTransform):
     ``(d - mean_i) / std_i - offset`` with the image's :class:`DepthStats` and the ``(k,)`` ``offset``
     that :meth:`fit` takes from the training images.
 
-    Why the centring (a choice the paper does not make; documented in ``book/07_depth.ipynb``): the
+    Why the centring (a choice the paper does not make; documented in ``book/06_depth.ipynb``): the
     fingertips lie far behind the mean depth of the hand pixels (on the simulated MR hands 2 to 4
     per-image standard deviations), so the uncentred L2 loss starts ~10x larger than the 2D one and the
     paper's SGD schedule (lr 0.01, momentum 0.9) diverged to NaN within a few fine-tuning epochs.
