@@ -203,19 +203,23 @@ def build_bundle(
     if cohort.task != task:
         raise LandmarkError(f"the cohort is of the {cohort.task} task, not {task}")
     path = Path(path) if path is not None else bundle_path(task, cfg.profile, renders_dir=cfg.renders_dir)
+    if pretrained is None:
+        from .experiments.pretraining import load_pretrained
+
+        pretrained = load_pretrained(task, cfg, progress=progress)[0]
     fingerprint = data_fingerprint(cohort)
     schedule = asdict(finetune_schedule(cfg))
-    identity = {"fingerprint": fingerprint, "schedule": schedule, "seed": int(cfg.seed)}
+    # a bundle belongs to its scans, schedule, seed and the CNN(syn) it was fine-tuned from
+    from .engine.training import _fingerprint
+
+    start = _fingerprint(*(v.detach().cpu().numpy() for v in pretrained.state_dict().values()))
+    identity = {"fingerprint": fingerprint, "schedule": schedule, "seed": int(cfg.seed), "cnn_syn": start}
     sidecar = path.with_suffix(".json")
     if path.is_file() and sidecar.is_file():
         from .provenance import read_json
 
         if read_json(sidecar).get("identity") == identity:
             return path
-    if pretrained is None:
-        from .experiments.pretraining import load_pretrained
-
-        pretrained = load_pretrained(task, cfg, progress=progress)[0]
     name = f"detector_cnn_ft_{fingerprint}"
     from .engine.training import _model_seed
 

@@ -241,16 +241,19 @@ def test_end_to_end_detect_with_a_tiny_trained_bundle(tmp_path, capsys):
                          landmark_depth=np.stack([p.landmark_depth for p in patches]),
                          mm_per_px=np.stack([p.mm_per_px for p in patches]))
     torch.manual_seed(0)
-    path = detection.build_bundle("hand", cfg, cohort, pretrained=LandmarkCNN("hand"),
-                                  depth_pretrained=LandmarkCNN("hand", outputs_per_landmark=3), progress=False)
+    syn, depth_syn = LandmarkCNN("hand"), LandmarkCNN("hand", outputs_per_landmark=3)
+    path = detection.build_bundle("hand", cfg, cohort, pretrained=syn, depth_pretrained=depth_syn, progress=False)
     assert path == detection.bundle_path("hand", "quick")
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["fingerprint"] == detection.data_fingerprint(cohort) and meta["n_scans"] == 3
     assert meta["binarize"] == {"modality": "mr", "threshold": None, "table_min_mm": 0.0}
     assert meta["provenance"]["profile"] == "quick" and meta["depth_source"] == "CNN(depth)"
     mtime = path.stat().st_mtime_ns
-    assert detection.build_bundle("hand", cfg, cohort, pretrained=LandmarkCNN("hand")) == path
-    assert path.stat().st_mtime_ns == mtime  # same data, schedule, seed: kept
+    assert detection.build_bundle("hand", cfg, cohort, pretrained=syn) == path
+    assert path.stat().st_mtime_ns == mtime  # same data, schedule, seed and CNN(syn): kept
+    other = LandmarkCNN("hand")  # another CNN(syn): the bundle is rebuilt from it
+    detection.build_bundle("hand", cfg, cohort, pretrained=other, depth_pretrained=depth_syn, progress=False)
+    assert path.stat().st_mtime_ns != mtime
 
     scans = {f"h{s}": _hand(s)[:2] for s in (20, 21, 22)}
     folder = _folder(tmp_path, "hands", scans)
