@@ -104,3 +104,16 @@ def rectangles(task: str, n: int, seed: int = 0):
         lms.append(pts)
     return LandmarkSet(task, masks, np.array(lms, np.float32), [f"s{i:02d}" for i in range(n)],
                        mm_per_px=np.ones((n, 2)))
+
+
+def reencode(vol, affine, flips=(), perm=(0, 1, 2)):
+    """The same image stored differently: flipped and permuted array axes with the matching affine."""
+    out, aff = vol, affine.copy()
+    for ax in flips:
+        n = out.shape[ax]
+        out = np.flip(out, axis=ax)
+        flip = np.eye(4)
+        flip[ax, ax], flip[ax, 3] = -1, n - 1
+        aff = aff @ flip
+    out = np.transpose(out, perm)
+    return np.ascontiguousarray(out), aff @ np.eye(4)[list(perm) + [3]].T

@@ -19,6 +19,7 @@ from landmarklib.profiles import resolve
 from landmarklib.scans.binarize import binarize_volume, to_patch
 from landmarklib.scans.io import read_landmarks, save_nifti, write_mrk_json
 from landmarklib.scans.world import ScanGeometry, patch_to_world
+from tests.conftest import reencode
 
 SPACING = (2.0, 1.5, 2.5)  # mm along the array axes (L, P, S), as the simulated cohorts store them
 
@@ -43,19 +44,6 @@ def _hand(seed: int = 0, *, shape=(44, 22, 56)) -> tuple[np.ndarray, np.ndarray,
     return vol.astype(np.float32), affine, tips_ras
 
 
-def _reencode(vol, affine, flips=(), perm=(0, 1, 2)):
-    """The same image stored differently: flipped and permuted array axes with the matching affine."""
-    out, aff = vol, affine.copy()
-    for ax in flips:
-        n = out.shape[ax]
-        out = np.flip(out, axis=ax)
-        flip = np.eye(4)
-        flip[ax, ax], flip[ax, 3] = -1, n - 1
-        aff = aff @ flip
-    out = np.transpose(out, perm)
-    return np.ascontiguousarray(out), aff @ np.eye(4)[list(perm) + [3]].T
-
-
 STORAGES = {"LPS": ((), (0, 1, 2)), "RAS": ((0, 1), (0, 1, 2)), "permuted": ((2,), (2, 0, 1))}
 
 
@@ -73,7 +61,7 @@ def test_round_trip_is_exact_for_the_annotation(storage):
     """world mm -> binarize/project -> patch -> inverse path -> world mm, with the annotation's own
     continuous patch position and depth as the oracle: the path loses nothing."""
     vol, aff, ras = _hand()
-    vol, aff = _reencode(vol, aff, *STORAGES[storage])
+    vol, aff = reencode(vol, aff, *STORAGES[storage])
     patch, geo = _oracle(vol, aff, ras)
     back = patch_to_world(patch.landmarks, patch.landmark_depth, geo)
     # float32 storage of the patch landmarks (to_patch) is the only loss
@@ -151,7 +139,7 @@ def test_same_world_landmarks_for_ras_lps_and_permuted_storage(tmp_path):
     vol, aff, _ = _hand(3)
     worlds = []
     for name, (flips, perm) in STORAGES.items():
-        v, a = _reencode(vol, aff, flips, perm)
+        v, a = reencode(vol, aff, flips, perm)
         folder = _folder(tmp_path, name, {"scan": (v, a)})
         res = detection.detect(folder, "hand", model=bundle, progress=False)
         worlds.append(res.table[["x", "y", "z"]].to_numpy())

@@ -5,6 +5,7 @@ import pytest
 from landmarklib.errors import LandmarkError
 from landmarklib.geometry import to_unit
 from landmarklib.scans.binarize import binarize_volume, remove_table, reorient, to_patch
+from tests.conftest import reencode
 
 SPACING = np.array([2.0, 1.5, 3.0])  # mm along array axes (L, P, S) of the LPS volume
 
@@ -24,27 +25,13 @@ def _lps_volume(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return vol.astype(np.float32), affine, ras
 
 
-def _reencode(vol: np.ndarray, affine: np.ndarray, flips: tuple[int, ...], perm: tuple[int, int, int]):
-    """The same image stored differently: flip array axes and permute them, with the matching affine."""
-    out, aff = vol, affine.copy()
-    for ax in flips:
-        n = out.shape[ax]
-        out = np.flip(out, axis=ax)
-        flip = np.eye(4)
-        flip[ax, ax], flip[ax, 3] = -1, n - 1
-        aff = aff @ flip
-    out = np.transpose(out, perm)
-    swap = np.eye(4)[list(perm) + [3]].T
-    return np.ascontiguousarray(out), aff @ swap
-
-
 @pytest.mark.parametrize(
     "flips, perm", [((0, 1), (0, 1, 2)), ((), (2, 0, 1)), ((2,), (1, 2, 0)), ((0,), (0, 2, 1))]
 )
 def test_orientation_invariance_ras_lps_flipped(flips, perm):
     vol, aff, ras = _lps_volume()
     ref = binarize_volume(vol, aff, ras, modality="ct")
-    vol2, aff2 = _reencode(vol, aff, flips, perm)
+    vol2, aff2 = reencode(vol, aff, flips, perm)
     assert not np.array_equal(nib.aff2axcodes(aff), nib.aff2axcodes(aff2))
     other = binarize_volume(vol2, aff2, ras, modality="ct")
     np.testing.assert_array_equal(ref.mask, other.mask)
@@ -58,7 +45,7 @@ def test_orientation_invariance_ras_lps_flipped(flips, perm):
 
 def test_ras_stored_volume_matches_lps():
     vol, aff, ras = _lps_volume()
-    vol_ras, aff_ras = _reencode(vol, aff, (0, 1), (0, 1, 2))
+    vol_ras, aff_ras = reencode(vol, aff, (0, 1), (0, 1, 2))
     assert nib.aff2axcodes(aff_ras) == ("R", "A", "S")
     a = binarize_volume(vol, aff, ras, modality="ct")
     b = binarize_volume(vol_ras, aff_ras, ras, modality="ct")
