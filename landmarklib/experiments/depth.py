@@ -445,7 +445,7 @@ def cross_validate_depth(
     pred, fold, histories = cross_validate_arrays(
         images, targets, real.ids, folds, make_model, training.finetune_schedule(cfg),
         seed=_model_seed(cfg, "depth/fit/fold"), checkpoint_stem=stem.with_suffix(""), device=cfg.device,
-        progress=progress, target_transform=transform, model_identity=_fingerprint(
+        progress=progress, workers=cfg.fold_workers, target_transform=transform, model_identity=_fingerprint(
             *(v.detach().cpu().numpy() for v in pretrained.state_dict().values())),
     )
     px, depth = _split(pred, real.task)

@@ -94,7 +94,7 @@ def cross_validate(
     pred, fold_of, histories = cross_validate_arrays(
         set_inputs(real), set_targets(real), real.ids, folds, make_model, finetune_schedule(cfg),
         seed=_model_seed(cfg, f"{name}/fit/fold"), checkpoint_stem=stem.with_suffix(""), device=cfg.device,
-        progress=progress,
+        progress=progress, workers=cfg.fold_workers,
         # CNN(ft)'s folds belong to the CNN(syn) they start from: a retrained CNN(syn) is never paired
         # with fold results of the old one
         model_identity=None if pretrained is None else _fingerprint(

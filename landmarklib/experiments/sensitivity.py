@@ -41,7 +41,9 @@ LADDER_METHODS = ("NN(syn)", "NN(real)", "RF", "CNN(syn)", "CNN(real)", "CNN(ft)
 
 
 def level_config(cfg: Config, level: str) -> Config:
-    """``cfg`` with ``realism=level`` and the results key ``<profile>/realism-<level>[-<strengths>]``.
+    """``cfg`` with ``realism=level``, ``sensitivity_mr_subjects`` MR hands and the results key
+    ``<profile>/realism-<level>[-<strengths>][-n<hands>]`` (``-n`` when the ladder uses fewer hands than
+    the main chapters).
 
     The key is the ``profile`` attribute every writer reads (predictions, folds, checkpoints), so a
     level's files never mix with the main chapters'. Load the shared CNN(syn) with the original
@@ -53,7 +55,10 @@ def level_config(cfg: Config, level: str) -> Config:
     from ..scans.cohorts import _strengths_key
 
     key = level if level == "clean" else f"{level}-{_strengths_key(level)}"  # a recalibrated level: new folders
-    return dataclasses.replace(cfg, realism=level, profile=f"{cfg.profile}/realism-{key}")
+    n = min(int(cfg.sensitivity_mr_subjects), int(cfg.mr_subjects))
+    if n < int(cfg.mr_subjects):  # the ladder's smaller hand cohorts (the first n subjects): their own folders
+        key = f"{key}-n{n}"
+    return dataclasses.replace(cfg, realism=level, profile=f"{cfg.profile}/realism-{key}", mr_subjects=n)
 
 
 def run_level(
@@ -187,6 +192,8 @@ def _check_levels(levels: Sequence[str]) -> list[str]:
 
 
 def plan(cfg: Mapping[str, Any]) -> pd.DataFrame:
-    """The profile's ladder: which levels and tasks it runs (``sensitivity_levels``, ``sensitivity_tasks``)."""
+    """The profile's ladder: which levels and tasks it runs (``sensitivity_levels``, ``sensitivity_tasks``)
+    and on how many scans (``sensitivity_mr_subjects`` hands, all ``ct_subjects`` bodies)."""
     levels = _check_levels(cfg["sensitivity_levels"])
-    return pd.DataFrame([{"task": t, "realism": lv} for t in cfg["sensitivity_tasks"] for lv in levels])
+    n = {"hand": min(int(cfg["sensitivity_mr_subjects"]), int(cfg["mr_subjects"])), "body": int(cfg["ct_subjects"])}
+    return pd.DataFrame([{"task": t, "realism": lv, "scans": n[t]} for t in cfg["sensitivity_tasks"] for lv in levels])

@@ -80,34 +80,62 @@ def _spacing(task: str, cfg: Mapping[str, Any]) -> tuple[float, float, float]:
     return value  # type: ignore[return-value]
 
 
-def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool | None = None) -> Path:
+def _simulate_subject(task: str, i: int, seed: int, level: str, spacing: tuple[float, float, float],
+                      folder: str) -> dict[str, Any]:
+    """Write subject ``i``'s volume and landmark file (unless both exist); its row of ``subjects.csv``.
+
+    Depends only on its arguments (the subject's RNG streams are seeded from ``(seed, task, i)``), so
+    the cohort is the same whichever process simulates which subject.
+    """
+    subject = sample_subject(task, i, seed, level)
+    vol_path, mrk_path = Path(folder) / f"{subject.id}.nii.gz", Path(folder) / f"{subject.id}.mrk.json"
+    info: dict[str, Any] = {}
+    if not (vol_path.is_file() and mrk_path.is_file()):
+        vol, affine, info = simulate_scan(subject, task, spacing_mm=spacing, seed=seed, index=i, realism_level=level)
+        save_nifti(vol_path, vol, affine, dtype=np.int16)
+        rng = _subject_rng(seed, task, 10_000 + i)
+        expert = subject.landmarks * 1000 + rng.normal(0, ANNOTATION_JITTER_MM[task], size=subject.landmarks.shape)
+        write_mrk_json(mrk_path, landmark_names(task), expert * np.array([-1.0, -1.0, 1.0]))  # model mm -> RAS
+    return {"id": subject.id, **subject.params, **{k: str(v) for k, v in info.items()}}
+
+
+def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool | None = None,
+                    workers: int | None = None) -> Path:
     """Write the simulated cohort of ``task`` (skipping subjects whose files exist), then its manifest.
 
     Sizes from ``cfg``: ``mr_subjects`` / ``ct_subjects``, voxel sizes ``mr_voxel_mm`` /
     ``ct_voxel_mm`` (x = left-right, depth = antero-posterior, z = superior-inferior, mm), ``seed``.
     Every file is written atomically; the manifest (with provenance and timing) last. ``progress``:
-    see :mod:`landmarklib.progress`.
+    see :mod:`landmarklib.progress`. ``workers``: processes simulating subjects at once (``None``: the
+    CPU count, at most 2, from 8 subjects on); the files do not depend on it.
     """
     task = parse_task(task)
     folder = cohort_dir(task, cfg)
     n = int(cfg.mr_subjects if task == "hand" else cfg.ct_subjects)
     spacing = _spacing(task, cfg)
     jitter = ANNOTATION_JITTER_MM[task]
-    names = landmark_names(task)
-    rows = []
+    args = (int(cfg.seed), _level(cfg), spacing, str(folder))
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 2) if n >= 8 else 1
     start = time.perf_counter()
-    for i in progress_bar(range(n), desc=f"simulating {COHORTS[task][0]}", unit="scan", progress=progress):
-        subject = sample_subject(task, i, int(cfg.seed), _level(cfg))
-        vol_path, mrk_path = folder / f"{subject.id}.nii.gz", folder / f"{subject.id}.mrk.json"
-        info: dict[str, Any] = {}
-        if not (vol_path.is_file() and mrk_path.is_file()):
-            vol, affine, info = simulate_scan(subject, task, spacing_mm=spacing, seed=int(cfg.seed), index=i,
-                                              realism_level=_level(cfg))
-            save_nifti(vol_path, vol, affine, dtype=np.int16)
-            rng = _subject_rng(int(cfg.seed), task, 10_000 + i)
-            expert = subject.landmarks * 1000 + rng.normal(0, jitter, size=subject.landmarks.shape)
-            write_mrk_json(mrk_path, names, expert * np.array([-1.0, -1.0, 1.0]))  # model mm -> RAS
-        rows.append({"id": subject.id, **subject.params, **{k: str(v) for k, v in info.items()}})
+    desc = f"simulating {COHORTS[task][0]}"
+    with progress_bar(total=n, desc=desc, unit="scan", progress=progress) as b:
+        if workers > 1:
+            import concurrent.futures
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited thread state
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                jobs = [pool.submit(_simulate_subject, task, i, *args) for i in range(n)]
+                for job in concurrent.futures.as_completed(jobs):
+                    job.result()
+                    b.update(1)
+                rows = [job.result() for job in jobs]  # subject order, whichever finished first
+        else:
+            rows = []
+            for i in range(n):
+                rows.append(_simulate_subject(task, i, *args))
+                b.update(1)
     import pandas as pd
 
     from ..provenance import atomic_path

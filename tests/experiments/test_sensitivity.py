@@ -53,6 +53,10 @@ def test_level_config_keys_results_by_level_and_refuses_nesting():
     with pytest.raises(LandmarkError, match="unknown realism level"):
         sensitivity.level_config(cfg, "brutal")
     assert len(sensitivity.plan(cfg)) == len(cfg.sensitivity_levels) * len(cfg.sensitivity_tasks)
+    # a smaller ladder (the first n hands of each level's cohort) gets its own folders
+    small = sensitivity.level_config(lm.resolve("cpu"), "clean")
+    assert small.mr_subjects == 36 and small.profile == "cpu/realism-clean-n36"
+    assert set(sensitivity.plan(lm.resolve("cpu"))["scans"]) == {36}
 
 
 def test_verdicts_by_level_judge_the_part_of_each_claim_on_the_tasks_run():

@@ -24,8 +24,10 @@ def test_mr_cohort_generation_is_deterministic_and_stays_in_its_root(tmp_path, m
     assert [p[0].name for p in find_scans(folder)] == ["mr000.nii.gz", "mr001.nii.gz"]
     a, aff = load_nifti(folder / "mr000.nii.gz")
     assert aff[0, 0] == -2.0 and aff[1, 1] == -2.0 and aff[2, 2] == 2.0  # LPS-stored, RAS affine
-    again = generate_cohort("hand", cfg.replace(renders_dir=str(tmp_path / "again")), progress=False)
+    # two processes (spawned) write the same files as one
+    again = generate_cohort("hand", cfg.replace(renders_dir=str(tmp_path / "again")), progress=False, workers=2)
     assert again.is_relative_to(tmp_path / "again")
+    assert (again / "subjects.csv").read_text() == (folder / "subjects.csv").read_text()
     assert not (tmp_path / "default").exists()
     b, _ = load_nifti(again / "mr000.nii.gz")
     np.testing.assert_array_equal(a, b)
