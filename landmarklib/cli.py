@@ -96,6 +96,7 @@ def execute_notebooks(
     from tqdm.auto import tqdm
 
     from .progress import bar as progress_bar
+    from .progress import follow_status
     from .publish import add_notebook, new_run_record, summarize_files
 
     root = _root()
@@ -116,11 +117,14 @@ def execute_notebooks(
         target = out_dir / nb
         target.parent.mkdir(parents=True, exist_ok=True)
         start = time.time()
+        # what runs inside the notebook (its progress bars: stage, images/s) under the notebook's line
+        status = follow_status(out_dir / f".{nb.stem}.status", lambda line, nb=nb: tqdm.write(f"    {nb.stem}: {line}"))
         try:
-            pm.execute_notebook(
-                str(root / nb), str(target), parameters=params, cwd=str(root / nb.parent),
-                kernel_name="python3", progress_bar=False, log_output=False,
-            )
+            with status:
+                pm.execute_notebook(
+                    str(root / nb), str(target), parameters=params, cwd=str(root / nb.parent),
+                    kernel_name="python3", progress_bar=False, log_output=False,
+                )
         except pm.PapermillExecutionError as err:
             raise LandmarkError(
                 f"{nb} failed in cell {err.exec_count}: {err.ename}: {err.evalue} (executed copy: {target})"

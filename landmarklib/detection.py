@@ -480,6 +480,8 @@ def detect(
     """
     from tqdm.auto import tqdm
 
+    from .progress import bar as progress_bar
+
     task = parse_task(task)
     scan_dir = Path(scan_dir).expanduser().resolve()
     if not scan_dir.is_dir():
@@ -500,7 +502,7 @@ def detect(
                             "--out folder (existing files are never overwritten)")
     names = detector.names
     rows, skipped, points = [], {}, {}
-    bar = tqdm(volumes, desc=f"detect {task}", unit="scan", disable=(not progress) if progress is not None else None)
+    bar = progress_bar(volumes, desc=f"detect {task}", unit="scan", progress=progress)
     for volume in bar:
         stem = _stem(volume)
         try:
@@ -596,10 +598,9 @@ def heldout_errors(task: str, cfg: Mapping[str, Any], *, progress: bool | None =
         axis: the estimate against the same 2D point at the annotated depth) and ``inplane_error_mm``
         (that point against the annotation).
     """
-    from tqdm.auto import tqdm
-
     from .evaluation.metrics import mean_shape_reference
     from .evaluation.results import read_predictions
+    from .progress import bar as progress_bar
     from .scans.cohorts import cohort_dir, user_folder
     from .scans.io import find_scans, load_scan
 
@@ -627,7 +628,7 @@ def heldout_errors(task: str, cfg: Mapping[str, Any], *, progress: bool | None =
 
     out = []
     subjects = sorted(tables["detector"]["subject"].astype(str).unique())
-    for subject in tqdm(subjects, desc=f"3D errors {task}", disable=(not progress) if progress is not None else None):
+    for subject in progress_bar(subjects, desc=f"3D errors {task}", progress=progress):
         scan = load_scan(*pairs[subject], task)
         proj = binarize_volume(scan.data, scan.affine, scan.landmarks_mm, modality=modality,
                                table_min_mm=settings["table_min_mm"], source=str(scan.path))

@@ -54,6 +54,11 @@ GPU_MACHINE = Machine("1x H200, 16 cores", 16, 128 * GiB, 64 * GiB, gpu_bf16_flo
 GPU_UTILISATION = 0.2
 #: Assumed fixed cost of one optimizer step on the GPU, seconds.
 GPU_STEP_OVERHEAD_S = 2e-3
+#: Speed-up of a cross-validation's folds trained by two 1-thread processes over one 2-thread process on 2
+#: cores (``fold_workers: 2``), measured 2026-12-02 on idle cores: body, 19 images per step, 105 -> 75 ms
+#: per step. Not measured for hands (full batches, compute-bound convolutions): counted as 1 (no gain).
+FOLD_WORKERS_SPEEDUP = {"body": 1.4, "hand": 1.0}
+
 #: Assumed speed-up of the renderer on the GPU machine over 2 cores here (16 cores in worker processes;
 #: the CUDA rasterizer was not measured): the 8x of linear scaling with cores.
 RENDER_SPEEDUP_GPU_MACHINE = 8.0
@@ -97,12 +102,12 @@ def rates(cfg: Mapping[str, Any]) -> Rates:
         "render": "bench_rendering target rates (2,000 hand / 300 body img/s on 2 cores); no rendering.json found",
         "train": "fit, bf16, channels_last, batch 100, 2 idle cores, measured 2026-12-02 (TOOLCHAIN.md): "
                  "458 hand / 330 body img/s",
-        "ft": "body fine-tuning step (19 images, bf16, fused SGD) measured 2026-12-02 on 2 contended cores: "
-              "0.22 s (an upper bound)",
+        "ft": "body fine-tuning step (19 images, bf16, fused SGD, 2 threads) measured 2026-12-02 on 2 idle "
+              "cores: 0.105 s",
     }
     render = {"hand": 2000.0, "body": 300.0}
     train = {"hand": 458.0, "body": 330.0}
-    ft_step = 0.22
+    ft_step = 0.105
     rendering = _bench(cfg.get("renders_dir"), "rendering.json")
     if rendering:
         rows = {r["task"]: r["images_per_s"] for r in rendering.get("rows", []) if "images_per_s" in r}
@@ -151,24 +156,38 @@ _GPU_HOW = (f"FLOP-based: 3 x forward FLOPs x images / ({GPU_UTILISATION:.0%} of
             f"assumed) + {GPU_STEP_OVERHEAD_S * 1e3:.0f} ms per step (assumed)")
 
 
-def _cv_steps(cfg: Mapping[str, Any]) -> dict[str, tuple[int, int, int]]:
-    """``{task: (folds, training images per fold, steps per fold)}`` of the CNN cross-validation."""
+def _cv_steps(cfg: Mapping[str, Any], n_hands: int | None = None) -> dict[str, tuple[int, int, int]]:
+    """``{task: (folds, training images per fold, steps per fold)}`` of the CNN cross-validation
+    (``n_hands``: MR hands in the cohort, default ``mr_subjects``)."""
     out = {}
-    for task, n, folds in (("hand", cfg["mr_subjects"], 3), ("body", cfg["ct_subjects"], cfg["ct_subjects"])):
+    hands = cfg["mr_subjects"] if n_hands is None else n_hands
+    for task, n, folds in (("hand", hands, 3), ("body", cfg["ct_subjects"], cfg["ct_subjects"])):
         train = n - math.ceil(n / folds) if task == "hand" else n - 1
         out[task] = (folds, train, cfg["finetune_epochs"] * math.ceil(train / cfg["batch_size"]))
     return out
 
 
-def _cv(cfg: Mapping[str, Any], r: Rates, tasks: tuple[str, ...], runs_per_fold: int) -> tuple[float, float]:
+def _step_here(cfg: Mapping[str, Any], r: Rates, task: str, images: int) -> float:
+    """Seconds of one fine-tuning step of ``images`` images here: bodies at the measured 19-image step
+    (scaled by images), hands at the batch-100 rate; the parallel folds' speed-up applied."""
+    if task == "body":
+        step = r.body_ft_step_s * max(images, 1) / 19
+    else:
+        step = images / r.train_per_s[task]
+    speedup = FOLD_WORKERS_SPEEDUP[task] if int(cfg.get("fold_workers", 1)) > 1 else 1.0
+    return step / speedup
+
+
+def _cv(cfg: Mapping[str, Any], r: Rates, tasks: tuple[str, ...], runs_per_fold: int,
+        n_hands: int | None = None) -> tuple[float, float]:
     here = gpu = 0.0
-    for task, (folds, train, steps) in _cv_steps(cfg).items():
+    for task, (folds, train, steps) in _cv_steps(cfg, n_hands).items():
         if task not in tasks:
             continue
         n_steps = runs_per_fold * folds * steps
-        step_here = r.body_ft_step_s if task == "body" else min(train, cfg["batch_size"]) / r.train_per_s[task]
-        here += n_steps * step_here
-        gpu += _gpu_train_s(task, n_steps * min(train, cfg["batch_size"]), n_steps)
+        images = min(train, cfg["batch_size"])
+        here += n_steps * _step_here(cfg, r, task, images)
+        gpu += _gpu_train_s(task, n_steps * images, n_steps)
     return here, gpu
 
 
@@ -180,12 +199,12 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
     stages = []
 
     disk = sum(n_r[t] * _render_bytes(t, depth_dtype_bytes=2, packed=True) for t in tasks)
-    ram = max(2 * n_r[t] * _render_bytes(t, depth_dtype_bytes=4, packed=False) for t in tasks)
+    ram = max(2 * n_r[t] * _render_bytes(t, depth_dtype_bytes=0, packed=False) for t in tasks)
     here = sum(n_r[t] / r.render_per_s[t] for t in tasks)
     stages.append(StagePlan("renders", disk, ram, here, here / RENDER_SPEEDUP_GPU_MACHINE, {
         "disk": "size arithmetic: packed masks + float16 depth + landmarks per render, uncompressed (upper bound)",
-        "ram": "size arithmetic: load_renders of the larger set with float32 depth; x2 while the shards are "
-               "concatenated",
+        "ram": "size arithmetic: load_renders of the larger set without depth maps (01, 03 and 08 read masks "
+               "and landmarks only); x2 while the shards are concatenated",
         "time": f"measured rate x count: {r.source['render']}; GPU machine: assumed "
                 f"{RENDER_SPEEDUP_GPU_MACHINE:.0f}x (16 cores, linear scaling)",
     }))
@@ -224,7 +243,8 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
 
     here, gpu = _cv(cfg, r, tasks, 2)
     ft_how = (f"measured rate x steps: 2 methods x folds x finetune_epochs steps; hand: a fold's images / "
-              f"the batch-100 rate; body: {r.source['ft']}; GPU: {_GPU_HOW}")
+              f"the batch-100 rate; body: {r.source['ft']}; with fold_workers > 1 divided by the measured "
+              f"speed-up of parallel folds {FOLD_WORKERS_SPEEDUP}; GPU: {_GPU_HOW}")
     stages.append(StagePlan("fine-tuning CV", 0.0, 3 * 2 * 4 * max(_params(t) for t in tasks), here, gpu, {
         "ram": "size arithmetic: pretrained + fold model, weights, gradients and momentum in fp32",
         "time": ft_how,
@@ -232,28 +252,65 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
 
     n_depth = cfg["depth_renders"]
     images_d = n_depth * cfg["pretrain_epochs"]
-    here_cv, gpu_cv = _cv(cfg, r, tasks, 1)
+    here_cv, gpu_cv = _cv(cfg, r, ("hand",), 1)  # the depth CNN is a hand experiment (Sec. 3)
     stages.append(StagePlan(
         "depth", 2 * 4 * _params("hand"), 2 * n_depth * _render_bytes("hand", depth_dtype_bytes=4, packed=False),
         images_d / r.train_per_s["hand"] + here_cv,
         _gpu_train_s("hand", images_d, images_d / cfg["batch_size"]) + gpu_cv, {
             "ram": "size arithmetic: depth_renders hand renders loaded with float32 depth (06_depth), "
                    "x2 while concatenated",
-            "time": "as pretraining (depth_renders x pretrain_epochs hand images) + one fine-tuning CV",
+            "time": "as pretraining (depth_renders x pretrain_epochs hand images) + one fine-tuning CV of the hands",
         }))
 
     here = gpu = 0.0
     for task in cfg["curve_tasks"]:
-        for n in cfg["curve_renders"]:
+        folds, train, _ = _cv_steps(cfg)[task]
+        for n in cfg["curve_renders"]:  # an extra pretraining + a CNN(ft) cross-validation per point
             if n is not None:
                 here += n * cfg["pretrain_epochs"] / r.train_per_s[task]
                 gpu += _gpu_train_s(task, n * cfg["pretrain_epochs"], n * cfg["pretrain_epochs"] / cfg["batch_size"])
-    points = len(cfg["curve_subjects"]) + len(cfg["curve_renders"])
-    cv_here, cv_gpu = _cv(cfg, r, tuple(cfg["curve_tasks"]), 2)
-    stages.append(StagePlan("learning curve", 0.0, stages[3].ram_bytes, here + points * cv_here,
-                            gpu + points * cv_gpu, {
-        "time": "extra pretrainings (curve_renders) + one CV of 2 methods per curve point, rates as above "
-                "(subsets of subjects counted at the full fold size: an upper bound)",
+                cv_here, cv_gpu = _cv(cfg, r, (task,), 1)
+                here, gpu = here + cv_here, gpu + cv_gpu
+        for n in cfg["curve_subjects"]:  # CNN(real) and CNN(ft) on n training subjects per fold
+            if n is not None and n < train:
+                images = min(n, cfg["batch_size"])
+                steps = 2 * folds * cfg["finetune_epochs"] * math.ceil(n / cfg["batch_size"])
+                here += steps * _step_here(cfg, r, task, images)
+                gpu += _gpu_train_s(task, steps * images, steps)
+    stages.append(StagePlan("learning curve", 0.0, stages[3].ram_bytes, here, gpu, {
+        "time": "per render-count point an extra pretraining + one CNN(ft) CV; per subject-count point a CV of "
+                "2 methods on that many training images per fold; rates as above (the full point is the "
+                "fine-tuning CV's)",
+    }))
+
+    # the realism ladder (08_sensitivity): per level a cohort of sensitivity_mr_subjects hands (the clean
+    # level reuses the main cohort), NN/RF (not counted) and a CV of 2 methods
+    levels = list(cfg.get("sensitivity_levels", ()))
+    here = gpu = 0.0
+    for task in cfg.get("sensitivity_tasks", ()):
+        n_hands = min(int(cfg.get("sensitivity_mr_subjects", cfg["mr_subjects"])), int(cfg["mr_subjects"]))
+        cv_here, cv_gpu = _cv(cfg, r, (task,), 2, n_hands=n_hands)
+        n_sub = n_hands if task == "hand" else cfg["ct_subjects"]
+        new_levels = sum(1 for lv in levels if lv != "clean")
+        vox_t = vox["mr" if task == "hand" else "ct"]
+        cohort = new_levels * n_sub * vox_t * s_per_voxel
+        here += len(levels) * cv_here + cohort
+        gpu += len(levels) * cv_gpu + cohort * HERE.cores / GPU_MACHINE.cores
+    stages.append(StagePlan("sensitivity", 0.0, stages[3].ram_bytes, here, gpu, {
+        "time": "per level and task: one CV of CNN(real) and CNN(ft) on sensitivity_mr_subjects hands (rates as "
+                "above) + the level's cohort (rate of the cohorts stage); NN/RF not counted",
+    }))
+
+    # the detector bundles (09_detect): CNN(ft) of each task and the hand depth CNN on all scans
+    here = gpu = 0.0
+    for task, n in (("hand", cfg["mr_subjects"]), ("hand", cfg["mr_subjects"]), ("body", cfg["ct_subjects"])):
+        steps = cfg["finetune_epochs"] * math.ceil(n / cfg["batch_size"])
+        images = min(n, cfg["batch_size"])
+        here += steps * (images / r.train_per_s[task] if task == "hand" else r.body_ft_step_s * images / 19)
+        gpu += _gpu_train_s(task, steps * images, steps)
+    stages.append(StagePlan("detector", 3 * 4 * _params("body"), 3 * 4 * _params("body"), here, gpu, {
+        "time": "CNN(ft) of hands and bodies and the hand depth CNN, each finetune_epochs epochs over all scans, "
+                "one process (rates as above)",
     }))
     stages.append(StagePlan("book build", 0.2 * GiB, 2 * GiB, 120.0, 120.0, {
         "all": "assumption: jupyter-book over executed notebooks (a tiny book built in 2.5 s, TOOLCHAIN.md)",

@@ -142,7 +142,10 @@ _PROFILES: dict[str, dict[str, Any]] = {
         **_SCHEDULE,
         "seed": 0,
         "device": "auto",
-        "depth_renders": 2_200_000,  # ours: the paper pretrains the depth CNN on synthetic data but gives no count
+        # ours: the paper pretrains the depth CNN on synthetic data but gives no count. Its renders are
+        # loaded with float32 depth maps (37 kB each): 500k take 18 GiB (x2 while concatenated), which the
+        # GPU machine's 128 GiB RAM holds; 2.2M (81 GiB) would not (`python -m landmarklib plan`).
+        "depth_renders": 500_000,
         "hand_renders": 2_200_000,  # "around 2.2M synthetic images" (Sec. 3)
         "body_renders": 600_000,  # "600,000 synthetic images" (Sec. 3)
         "shard_size": 50_000,

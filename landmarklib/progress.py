@@ -10,6 +10,12 @@ Every function with a ``progress`` argument means the same by it:
 A bar names its stage (``desc``) and, for stages that process images, shows images per second
 (:func:`count_images`).
 
+Inside a notebook that ``python -m landmarklib book`` (``make book``) executes, a bar is a widget
+nobody sees on the console. The command therefore names a status file in ``$LANDMARKLIB_STATUS``;
+every bar appends its text line there (at most every :data:`STATUS_EVERY_S` seconds, and when it
+closes) and the command prints the newest line under the notebook it is running
+(:func:`follow_status`).
+
 Examples
 --------
 >>> from landmarklib.progress import bar, count_images
@@ -22,13 +28,54 @@ Examples
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
-__all__ = ["enabled", "bar", "count_images"]
+__all__ = ["enabled", "bar", "count_images", "follow_status", "STATUS_ENV", "STATUS_EVERY_S"]
+
+#: Environment variable naming the status file the bars of a notebook run append to.
+STATUS_ENV = "LANDMARKLIB_STATUS"
+#: Seconds between two status lines of one bar.
+STATUS_EVERY_S = 10.0
+
+
+class _StatusBar(tqdm):  # type: ignore[misc,valid-type]
+    """A ``tqdm.auto`` bar that also appends its text line to ``$LANDMARKLIB_STATUS`` now and then."""
+
+    def __init__(self, *args: Any, status_file: str, **kwargs: Any) -> None:
+        self._status_file, self._status_at = status_file, 0.0
+        super().__init__(*args, **kwargs)
+
+    def _status(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.disable or (not force and now - self._status_at < STATUS_EVERY_S):
+            return
+        self._status_at = now
+        try:
+            line = self.format_meter(**{**self.format_dict, "ncols": 120}).replace("\n", " ")
+            with open(self._status_file, "a", encoding="utf-8") as f:
+                f.write(line.strip() + "\n")
+        except (OSError, ValueError, TypeError):  # progress must never stop the work
+            pass
+
+    def display(self, *args: Any, **kwargs: Any) -> Any:
+        out = super().display(*args, **kwargs)
+        self._status()
+        return out
+
+    def close(self) -> None:
+        if not self.disable and not getattr(self, "_status_closed", False):
+            self._status_closed = True
+            self._status(force=True)
+        super().close()
 
 
 def _in_jupyter_kernel() -> bool:
@@ -60,14 +107,57 @@ def bar(
     progress: bool | None = None,
     leave: bool = True,
     file: TextIO | None = None,
+    **kwargs: Any,
 ) -> tqdm:
     """A ``tqdm.auto`` bar for stage ``desc``, shown as :func:`enabled` decides.
 
     ``unit="img"`` makes tqdm's own rate read ``img/s``; for loops over other units (folds,
-    subjects) add the images with :func:`count_images`.
+    subjects) add the images with :func:`count_images`. Other keywords go to tqdm (``initial``...).
     """
-    return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, file=file,
-                disable=not enabled(progress, file=file))
+    options = dict(desc=desc, total=total, unit=unit, leave=leave, file=file, disable=not enabled(progress, file=file),
+                   **kwargs)
+    status = os.environ.get(STATUS_ENV)
+    if status:
+        return _StatusBar(iterable, status_file=status, **options)
+    return tqdm(iterable, **options)
+
+
+@contextmanager
+def follow_status(path: str | os.PathLike, write: Any, *, every_s: float = 15.0) -> Iterator[None]:
+    """While the block runs, set ``$LANDMARKLIB_STATUS`` to ``path`` and pass the newest line the
+    bars appended there to ``write`` every ``every_s`` seconds (a line is passed once)."""
+    path = Path(path)
+    path.write_text("")
+    stop = threading.Event()
+
+    def poll() -> None:
+        offset = 0
+        while not stop.wait(every_s):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    f.seek(offset)
+                    new = f.read()
+                    offset = f.tell()
+            except OSError:
+                continue
+            lines = [line for line in new.splitlines() if line.strip()]
+            if lines:
+                write(lines[-1])
+
+    old = os.environ.get(STATUS_ENV)
+    os.environ[STATUS_ENV] = str(path)
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if old is None:
+            os.environ.pop(STATUS_ENV, None)
+        else:
+            os.environ[STATUS_ENV] = old
+        path.unlink(missing_ok=True)
 
 
 def count_images(progress_bar: tqdm, images: int, *, advance: bool | None = None) -> None:

@@ -1,3 +1,4 @@
+import os
 import io
 
 from landmarklib.progress import bar, count_images, enabled
@@ -29,3 +30,28 @@ def test_a_quiet_bar_writes_nothing_and_yields_everything():
     with bar(range(3), desc="folds", unit="fold", file=out) as b:
         seen = [i for i in b if count_images(b, 5) is None]  # folds: images only feed the rate
     assert out.getvalue() == "" and seen == [0, 1, 2]
+
+
+def test_bars_inside_a_book_run_report_their_stage_to_the_console(tmp_path, monkeypatch):
+    """``landmarklib book`` cannot see a notebook's widgets: bars append text lines to the status file
+    and follow_status passes the newest one on."""
+    import io
+    import time
+
+    from landmarklib import progress
+
+    monkeypatch.setattr(progress, "STATUS_EVERY_S", 0.0)
+    seen: list[str] = []
+    with progress.follow_status(tmp_path / "status", seen.append, every_s=0.05):
+        assert progress.STATUS_ENV in os.environ
+        with progress.bar(total=40, desc="hand renders", unit="img", progress=True, file=io.StringIO()) as b:
+            progress.count_images(b, 40)
+        time.sleep(0.3)
+    assert progress.STATUS_ENV not in os.environ and not (tmp_path / "status").exists()
+    assert seen and "hand renders" in seen[-1] and "40/40" in seen[-1] and "images_per_s" in seen[-1]
+    quiet: list[str] = []
+    with progress.follow_status(tmp_path / "status", quiet.append, every_s=0.05):
+        with progress.bar(total=3, desc="hidden", progress=False) as b:  # a hidden bar reports nothing
+            b.update(3)
+        time.sleep(0.2)
+    assert quiet == []

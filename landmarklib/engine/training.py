@@ -83,7 +83,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.profiler import record_function
-from tqdm.auto import tqdm
 
 from ..data import LandmarkSet
 from ..errors import LandmarkError
@@ -91,6 +90,7 @@ from ..geometry import from_unit, patch_size, to_unit
 from ..models.cnn import LandmarkCNN
 from ..paths import subdir
 from ..profiles import PRECISIONS
+from ..progress import bar as progress_bar
 from ..provenance import atomic_path
 
 __all__ = ["SEED_SALTS", "cpu_has_bf16", "effective_precision", "ShardBlocks", "Schedule", "pretrain_schedule", "finetune_schedule", "resolve_device", "l2_loss", "set_inputs", "set_targets", "checkpoint_path", "fit", "predict", "predict_set"]
@@ -560,10 +560,8 @@ def fit(
     net = torch.compile(base) if compile else base
     last_save = time.perf_counter()
     total = schedule.epochs * len(source)
-    bar = tqdm(
-        total=total, initial=start_epoch * len(source), desc=desc, unit="it", leave=False,
-        disable=(not progress) if progress is not None else None,
-    )
+    bar = progress_bar(total=total, initial=start_epoch * len(source), desc=desc, unit="it", leave=False,
+                       progress=progress)
     try:
         for epoch in range(start_epoch, schedule.epochs):
             base.train()
