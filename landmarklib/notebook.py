@@ -47,7 +47,9 @@ def configure(namespace: Mapping[str, Any], *, stage: str = "notebook") -> Confi
     Config
         Every parameter of the profile, overridden where the notebook or papermill set a value
         other than ``None``. Nothing process-wide is set: the root of generated data travels in
-        ``cfg.renders_dir``, which every stage reads from the config it is given.
+        ``cfg.renders_dir``, which every stage reads from the config it is given. With ``realism``
+        other than ``clean``, ``cfg.profile`` is the level's results key (``cpu/realism-hard-...``),
+        so the run's predictions, folds and models never overwrite the clean cohort's.
 
     Raises
     ------
@@ -60,4 +62,8 @@ def configure(namespace: Mapping[str, Any], *, stage: str = "notebook") -> Confi
         cfg = resolve(profile, values)
     except LandmarkError as err:
         raise LandmarkError(f"{stage}: {err}") from None
+    if cfg.realism != "clean":
+        from .experiments.sensitivity import level_config
+
+        cfg = level_config(cfg, cfg.realism, ladder=False)
     return cfg

@@ -23,7 +23,7 @@ from typing import Any
 
 from .errors import LandmarkError
 
-__all__ = ["Config", "PRECISIONS", "PROFILES", "EXTRA_PARAMETERS", "DEFAULT_PROFILE", "get_profile", "resolve", "parameter_names"]
+__all__ = ["Config", "base_profile", "PRECISIONS", "PROFILES", "EXTRA_PARAMETERS", "DEFAULT_PROFILE", "get_profile", "resolve", "parameter_names"]
 
 DEFAULT_PROFILE = "quick"
 
@@ -284,10 +284,19 @@ def parameter_names() -> list[str]:
     return sorted({"profile", *keys, *EXTRA_PARAMETERS})
 
 
+def base_profile(key: str) -> str:
+    """The profile name of a results key: ``"cpu/realism-hard-ab12cd34"`` -> ``"cpu"`` (a name stays a name).
+
+    Runs on a simulated cohort other than ``clean`` keep their results under such keys
+    (:func:`landmarklib.experiments.sensitivity.level_config`).
+    """
+    return str(key).split("/realism-", 1)[0]
+
+
 def get_profile(name: str) -> Mapping[str, Any]:
-    """The table row of profile ``name``; a clear error lists the valid names."""
+    """The table row of profile ``name`` (or of a results key's base profile); a clear error lists the valid names."""
     try:
-        return PROFILES[name]
+        return PROFILES[base_profile(name)]
     except (KeyError, TypeError):
         valid = ", ".join(PROFILES)
         raise LandmarkError(f"unknown profile {name!r}; choose one of: {valid}") from None

@@ -31,7 +31,7 @@ import pandas as pd
 from ..data import LandmarkSet
 from ..errors import LandmarkError
 from ..paper import paper_values
-from ..profiles import Config
+from ..profiles import Config, base_profile
 from ..scans.simulate import LEVELS, realism
 
 __all__ = ["LADDER_METHODS", "level_config", "plan", "run_level", "level_summary", "verdicts_by_level", "fig2_rank_correlation"]
@@ -40,25 +40,26 @@ __all__ = ["LADDER_METHODS", "level_config", "plan", "run_level", "level_summary
 LADDER_METHODS = ("NN(syn)", "NN(real)", "RF", "CNN(syn)", "CNN(real)", "CNN(ft)")
 
 
-def level_config(cfg: Config, level: str) -> Config:
-    """``cfg`` with ``realism=level``, ``sensitivity_mr_subjects`` MR hands and the results key
-    ``<profile>/realism-<level>[-<strengths>][-n<hands>]`` (``-n`` when the ladder uses fewer hands than
-    the main chapters).
+def level_config(cfg: Config, level: str, *, ladder: bool = True) -> Config:
+    """``cfg`` with ``realism=level`` and the results key ``<profile>/realism-<level>[-<strengths>][-n<hands>]``.
 
     The key is the ``profile`` attribute every writer reads (predictions, folds, checkpoints), so a
-    level's files never mix with the main chapters'. Load the shared CNN(syn) with the original
-    ``cfg``. (The returned config is not a profile name :meth:`Config.replace` accepts.)
+    level's files never mix with the clean cohort's. ``ladder=True`` (the sensitivity chapter) also
+    takes the first ``sensitivity_mr_subjects`` hands (``-n`` in the key when fewer than
+    ``mr_subjects``); ``ladder=False`` keeps the cohort size (the main chapters run with ``-p realism
+    LEVEL``, :func:`landmarklib.notebook.configure`). A level's config may be given: its base profile
+    is used. Load the shared CNN(syn) with the run's own config. (The key is not a profile name; a
+    level's config still accepts :meth:`Config.replace`.)
     """
     realism(level)  # a clear error for an unknown level
-    if "/realism-" in cfg.profile:
-        raise LandmarkError(f"{cfg.profile!r} is already a level's config; pass the run's own config")
     from ..scans.cohorts import _strengths_key
 
+    base = base_profile(cfg.profile)
     key = level if level == "clean" else f"{level}-{_strengths_key(level)}"  # a recalibrated level: new folders
-    n = min(int(cfg.sensitivity_mr_subjects), int(cfg.mr_subjects))
+    n = min(int(cfg.sensitivity_mr_subjects), int(cfg.mr_subjects)) if ladder else int(cfg.mr_subjects)
     if n < int(cfg.mr_subjects):  # the ladder's smaller hand cohorts (the first n subjects): their own folders
         key = f"{key}-n{n}"
-    return dataclasses.replace(cfg, realism=level, profile=f"{cfg.profile}/realism-{key}", mr_subjects=n)
+    return dataclasses.replace(cfg, realism=level, profile=f"{base}/realism-{key}", mr_subjects=n)
 
 
 def run_level(

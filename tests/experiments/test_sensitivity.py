@@ -48,8 +48,9 @@ def test_level_config_keys_results_by_level_and_refuses_nesting():
     hard = sensitivity.level_config(cfg, "hard")
     assert hard.realism == "hard" and hard.profile.startswith("quick/realism-hard-") and hard.seed == cfg.seed
     assert sensitivity.level_config(cfg, "clean").profile == "quick/realism-clean"
-    with pytest.raises(LandmarkError):
-        sensitivity.level_config(hard, "paper")
+    # a level's config gives the same keys as the run's (its base profile is used), and still replaces
+    assert sensitivity.level_config(hard, "paper") == sensitivity.level_config(cfg, "paper")
+    assert hard.replace(seed=3).profile == hard.profile and hard.replace(seed=3).seed == 3
     with pytest.raises(LandmarkError, match="unknown realism level"):
         sensitivity.level_config(cfg, "brutal")
     assert len(sensitivity.plan(cfg)) == len(cfg.sensitivity_levels) * len(cfg.sensitivity_tasks)
@@ -57,6 +58,19 @@ def test_level_config_keys_results_by_level_and_refuses_nesting():
     small = sensitivity.level_config(lm.resolve("cpu"), "clean")
     assert small.mr_subjects == 36 and small.profile == "cpu/realism-clean-n36"
     assert set(sensitivity.plan(lm.resolve("cpu"))["scans"]) == {36}
+
+
+def test_main_chapters_on_another_level_write_under_that_level(tmp_path):
+    """``-p realism hard`` on a main chapter: the full cohort, results under the level's key (never the
+    clean cohort's folders)."""
+    clean = lm.configure({"profile": "cpu"})
+    hard = lm.configure({"profile": "cpu", "realism": "hard"})
+    assert clean.profile == "cpu"
+    assert hard.profile.startswith("cpu/realism-hard-") and "-n" not in hard.profile.split("hard-")[1]
+    assert hard.mr_subjects == clean.mr_subjects == 132
+    from landmarklib.paths import subdir
+
+    assert subdir("results", hard.profile, renders_dir=tmp_path) != subdir("results", clean.profile, renders_dir=tmp_path)
 
 
 def test_verdicts_by_level_judge_the_part_of_each_claim_on_the_tasks_run():
