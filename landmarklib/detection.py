@@ -120,10 +120,12 @@ class Detector:
         from .engine.training import predict_set
 
         samples = _unlabelled_set(self.task, patches)
-        px = predict_set(self.model, samples, device=device)
+        # the precision switch the bundle was trained with ("auto": bf16 where the CPU or GPU has it)
+        precision = str(self.meta.get("provenance", {}).get("parameters", {}).get("precision", "auto"))
+        px = predict_set(self.model, samples, device=device, precision=precision)
         if self.depth_model is None:
             return px, None
-        return px, _predict_depth(self.depth_model, samples, self.depth_offset, device)
+        return px, _predict_depth(self.depth_model, samples, self.depth_offset, device, precision)
 
 
 def _unlabelled_set(task: str, patches: list[Patch]) -> LandmarkSet:
@@ -154,10 +156,11 @@ def _train_depth(pretrained: Any, cohort: LandmarkSet, cfg: Mapping[str, Any], p
     return model, transform.offset
 
 
-def _predict_depth(model: Any, samples: LandmarkSet, offset: np.ndarray | None, device: str) -> np.ndarray:
+def _predict_depth(model: Any, samples: LandmarkSet, offset: np.ndarray | None, device: str,
+                   precision: str = "auto") -> np.ndarray:
     from .experiments import depth
 
-    return depth.predict_depth_cnn(model, samples, offset=offset, device=device)[1]
+    return depth.predict_depth_cnn(model, samples, offset=offset, device=device, precision=precision)[1]
 
 
 def build_bundle(

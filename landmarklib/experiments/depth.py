@@ -399,16 +399,19 @@ def pretrain_depth_cnn(
 
 
 def predict_depth_cnn(
-    model: Any, samples: LandmarkSet, *, offset: np.ndarray | None = None, device: str = "auto"
+    model: Any, samples: LandmarkSet, *, offset: np.ndarray | None = None, device: str = "auto",
+    precision: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predict with a depth CNN: ``(N, k, 2)`` patch pixels and ``(N, k)`` depth in ``samples``' unit.
 
     ``offset``: the ``(k,)`` training mean the model's depth outputs are relative to (``None``: 0).
+    ``precision``: as the training run's (``cfg.precision``).
     """
     from ..engine import training
 
     images, _targets, stats = depth_targets(samples)
-    return outputs_to_predictions(training.predict(model, images, device=device), stats, samples.task, offset=offset)
+    outputs = training.predict(model, images, device=device, precision=precision)
+    return outputs_to_predictions(outputs, stats, samples.task, offset=offset)
 
 
 def cross_validate_depth(

@@ -29,7 +29,6 @@ from typing import Any
 import pandas as pd
 
 from ..data import LandmarkSet
-from ..errors import LandmarkError
 from ..paper import paper_values
 from ..profiles import Config, base_profile
 from ..scans.simulate import LEVELS, realism
@@ -100,7 +99,7 @@ def run_level(
     fold_of = dict(zip(base["subject"].astype(str), base["fold"], strict=False))
     tables["CNN(syn)"] = predictions_frame(
         task=task, method="CNN(syn)", fold=[fold_of[str(s)] for s in real.ids], subjects=real.ids,
-        pred_px=predict_set(pretrained, real, device=lcfg.device), true_px=real.landmarks, mm_per_px=real.mm_per_px)
+        pred_px=predict_set(pretrained, real, device=lcfg.device, precision=lcfg.precision), true_px=real.landmarks, mm_per_px=real.mm_per_px)
     write_predictions(tables["CNN(syn)"], params=lcfg)
     for method, model in (("CNN(real)", None), ("CNN(ft)", pretrained)):
         frame, _ = cross_validate(real, lcfg, method=method, pretrained=model, progress=progress)
