@@ -338,6 +338,27 @@ def _t(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def measured_runs(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Run records (:mod:`landmarklib.publish`) of this profile found here: the book's
+    (``_build/executed/run.json``) and ``python -m landmarklib run``'s (``renders/executed/<profile>/``)."""
+    from .paths import renders_root, repo_root
+    from .provenance import read_json
+
+    candidates = [renders_root(cfg.get("renders_dir")) / "executed" / str(cfg["profile"]) / "run.json"]
+    root = repo_root()
+    if root is not None:
+        candidates.append(root / "_build" / "executed" / "run.json")
+    out = []
+    for path in candidates:
+        try:
+            record = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if record.get("profile") == cfg["profile"] and record.get("notebooks"):
+            out.append({**record, "path": str(path)})
+    return out
+
+
 def format_plan(cfg: Mapping[str, Any]) -> str:
     """The plan of ``cfg`` as text: one row per stage, totals, what does not fit, how figures were obtained."""
     if "profile" not in cfg:
@@ -359,6 +380,11 @@ def format_plan(cfg: Mapping[str, Any]) -> str:
     for s in stages:
         for what, how in s.how.items():
             lines.append(f"  {s.stage} / {what}: {how}")
+    for run in measured_runs(cfg):
+        total = sum(nb["seconds"] for nb in run["notebooks"])
+        lines.append(f"measured: the last run of this profile ({run['path']}; commit {str(run.get('git_commit'))[:7]}, "
+                     f"{str(run.get('finished'))[:16]}), notebooks only, install not included: {_t(total)}")
+        lines.append("  " + ", ".join(f"{nb['name']} {_t(nb['seconds'])}" for nb in run["notebooks"]))
     return "\n".join(lines)
 
 

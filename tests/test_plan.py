@@ -66,3 +66,19 @@ def test_plan_command_prints_every_stage(tmp_path, capsys):
     assert "how each figure was obtained" in out and "FLOP-based" in out
     with pytest.raises(LandmarkError):
         format_plan({"seed": 0})
+
+
+def test_plan_shows_the_measured_times_of_the_last_run_of_the_profile(tmp_path, monkeypatch):
+    from landmarklib.provenance import write_json
+
+    monkeypatch.setattr("landmarklib.paths.repo_root", lambda: None)  # not this checkout's own _build
+
+    cfg = resolve("cpu", {"renders_dir": str(tmp_path)})
+    assert "measured: the last run" not in format_plan(cfg)
+    write_json(tmp_path / "executed" / "cpu" / "run.json", {
+        "profile": "cpu", "git_commit": "abcdef1234", "finished": "2026-12-02T15:00:00",
+        "notebooks": [{"name": "01_rendering", "seconds": 300.0}, {"name": "05_finetuning", "seconds": 3000.0}]})
+    write_json(tmp_path / "executed" / "quick" / "run.json", {"profile": "quick", "notebooks": [{"name": "x", "seconds": 1}]})
+    text = format_plan(cfg)
+    assert "measured: the last run of this profile" in text and "commit abcdef1" in text
+    assert "01_rendering 5 min, 05_finetuning 50 min" in text and "55 min" in text
