@@ -17,7 +17,8 @@ class: convolutions and pooling, fc matrix products, bf16 casts, optimizer, clip
 
 The fine-tuning row gives the projected wall time of the body's leave-one-out at the paper's schedule:
 2 methods x 20 folds x 700 steps x the measured time of one step (prediction and fold set-up are
-negligible next to it).
+negligible next to it), also with the folds trained by two 1-thread processes at once (the cpu
+profile's ``fold_workers: 2``; measured for the body's 19-image and the hand's 88-image folds).
 
 Usage: ``python benchmarks/bench_training.py [--quick] [--rounds 3]``.
 """
@@ -115,6 +116,31 @@ def step_profile(task: str, batch: int, precision: str, steps: int) -> dict[str,
     return {"phases": {k: v / tp for k, v in phases.items()}, "operators": {k: v / to for k, v in ops.items()}}
 
 
+def _one_thread_fit(task: str, batch: int, steps: int) -> float:
+    torch.set_num_threads(1)
+    x, y = random_data(task, batch * steps, seed=2)
+    net = LandmarkCNN(task)
+    fit_seconds(net, x[:batch], y[:batch], batch, "bf16")  # warm-up
+    return fit_seconds(net, x, y, batch, "bf16")
+
+
+def parallel_folds_ms(task: str, batch: int, steps: int, workers: int = 2) -> dict[str, float]:
+    """Effective ms per step of ``workers`` 1-thread processes training at once (how the cross-validation
+    trains folds with ``fold_workers: 2``, :mod:`landmarklib.engine.crossval`), against one process of
+    all threads, measured back to back."""
+    import concurrent.futures
+    import multiprocessing
+
+    one = 1e3 * fit_seconds(LandmarkCNN(task), *random_data(task, batch * steps, seed=2), batch, "bf16") / steps
+    ctx = multiprocessing.get_context("fork")
+    t0 = time.perf_counter()
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        list(pool.map(_one_thread_fit, [task] * workers, [batch] * workers, [steps] * workers))
+    wall = time.perf_counter() - t0  # includes each worker's warm-up step and start: an upper bound
+    return {"one_process_ms": one, "parallel_effective_ms": 1e3 * wall / (workers * (steps + 1)),
+            "speedup": one / (1e3 * wall / (workers * (steps + 1)))}
+
+
 def measure(task: str, batch: int, steps: int, rounds: int) -> dict[str, float]:
     """Median img/s over ``rounds`` interleaved rounds of: plain fp32 loop, fit fp32, fit bf16."""
     x, y = random_data(task, batch * steps)
@@ -169,11 +195,18 @@ def main(argv: list[str] | None = None) -> int:
         op = " ".join(f"{k} {v:.0%}" for k, v in prof["operators"].items())
         print(f"  {key:16} {ph} | {op}")
     ft = {r["variant"]: r["ms_per_step"] for r in rows if r["task"] == "body" and r["batch"] == 19}
+    parallel = {f"{task}_b{batch}": parallel_folds_ms(task, batch, 4 if args.quick else 3 * steps)
+                for task, batch in (("body", 19), ("hand", 88))}
+    print("\nfolds trained by two 1-thread processes at once (fold_workers: 2) against one 2-thread process:")
+    for key, r in parallel.items():
+        print(f"  {key:9} one process {r['one_process_ms']:.0f} ms/step, two processes {r['parallel_effective_ms']:.0f} "
+              f"ms/step effective: {r['speedup']:.2f}x")
+    ft["bf16, 2 processes"] = parallel["body_b19"]["parallel_effective_ms"]
     loo = {v: PAPER_BODY_LOO_STEPS * ms / 1e3 / 60 for v, ms in ft.items()}
     print(f"\nbody leave-one-out at the paper's schedule ({PAPER_BODY_LOO_STEPS} steps of 19 images), projected "
           "from the measured ms/step: " + ", ".join(f"{v} {m:.0f} min" for v, m in loo.items()))
     record = provenance(resolve("cpu"), benchmark="training", quick=args.quick, matmul_gflops=mm, rows=rows,
-                        step_profiles=profiles, body_loo_minutes=loo,
+                        step_profiles=profiles, body_loo_minutes=loo, parallel_folds=parallel,
                         note="2 CPU cores shared with other processes: the ratios (interleaved rounds in one "
                              "process) are the result, the absolute rates depend on the load")
     path = write_json(subdir("results", "benchmarks") / "training.json", record)

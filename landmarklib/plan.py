@@ -84,6 +84,7 @@ class Rates:
     train_per_s: dict[str, float]  # fit, batch 100, the profile's precision
     body_ft_step_s: float  # one fine-tuning step of 19 bodies
     source: dict[str, str]
+    fold_speedup: dict[str, float] = field(default_factory=lambda: dict(FOLD_WORKERS_SPEEDUP))
 
 
 def _bench(renders_dir: str | os.PathLike | None, name: str) -> dict[str, Any] | None:
@@ -125,6 +126,11 @@ def rates(cfg: Mapping[str, Any]) -> Rates:
             when = training.get("created")
             src["train"] = f"bench_training, fit bf16 batch 100, {when} (training.json; shared cores)"
             src["ft"] = f"bench_training, body batch 19 bf16, {when} (training.json; shared cores)"
+        parallel = training.get("parallel_folds") or {}
+        speedup = {t: parallel[k]["speedup"] for t, k in (("body", "body_b19"), ("hand", "hand_b88")) if k in parallel}
+        if speedup:
+            src["fold_speedup"] = f"bench_training, two 1-thread processes, {training.get('created')}: {speedup}"
+            return Rates(render, train, ft_step, src, {**FOLD_WORKERS_SPEEDUP, **speedup})
     return Rates(render, train, ft_step, src)
 
 
@@ -174,7 +180,7 @@ def _step_here(cfg: Mapping[str, Any], r: Rates, task: str, images: int) -> floa
         step = r.body_ft_step_s * max(images, 1) / 19
     else:
         step = images / r.train_per_s[task]
-    speedup = FOLD_WORKERS_SPEEDUP[task] if int(cfg.get("fold_workers", 1)) > 1 else 1.0
+    speedup = r.fold_speedup[task] if int(cfg.get("fold_workers", 1)) > 1 else 1.0
     return step / speedup
 
 
@@ -244,7 +250,8 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
     here, gpu = _cv(cfg, r, tasks, 2)
     ft_how = (f"measured rate x steps: 2 methods x folds x finetune_epochs steps; hand: a fold's images / "
               f"the batch-100 rate; body: {r.source['ft']}; with fold_workers > 1 divided by the measured "
-              f"speed-up of parallel folds {FOLD_WORKERS_SPEEDUP}; GPU: {_GPU_HOW}")
+              f"speed-up of parallel folds {r.fold_speedup} ({r.source.get('fold_speedup', 'FOLD_WORKERS_SPEEDUP')}); "
+              f"GPU: {_GPU_HOW}")
     stages.append(StagePlan("fine-tuning CV", 0.0, 3 * 2 * 4 * max(_params(t) for t in tasks), here, gpu, {
         "ram": "size arithmetic: pretrained + fold model, weights, gradients and momentum in fp32",
         "time": ft_how,
