@@ -4,7 +4,8 @@ A notebook's ``parameters`` cell takes ``profile`` plus optional overrides of an
 values flow from here into the library calls (see :func:`landmarklib.notebook.configure`).
 
 * ``quick``: seconds to minutes on 2 CPU cores. CI, nbval and a reader who opens a notebook use it.
-* ``cpu``: meaningful results on 2 CPU cores in about an hour for the whole chain.
+* ``cpu``: the published results: the whole book within two hours on 2 CPU cores, install included
+  (the paper's fine-tuning schedule; far fewer pretraining renders; see ``python -m landmarklib plan``).
 * ``paper``: the paper's own numbers (Riegler et al. 2015, Sec. 2.2 and 3) where the paper gives them, meant
   for a GPU. The paper gives the render counts, epochs, schedule, mini-batch, cohort sizes and k = 3
   (listed with their sources in ``landmarklib.evaluation.report.PAPER_PARAMETERS``); every other value
