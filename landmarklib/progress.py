@@ -60,7 +60,7 @@ class _StatusBar(tqdm):  # type: ignore[misc,valid-type]
             return
         self._status_at = now
         try:
-            line = self.format_meter(**{**self.format_dict, "ncols": 120}).replace("\n", " ")
+            line = self.format_meter(**{**self.format_dict, "bar_format": "{l_bar}{r_bar}"}).replace("\n", " ")
             with open(self._status_file, "a", encoding="utf-8") as f:
                 f.write(line.strip() + "\n")
         except (OSError, ValueError, TypeError):  # progress must never stop the work
