@@ -11,9 +11,10 @@ same overlap/coverage checks (:func:`fold_index`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import torch
 
 from ..engine.training import Schedule, _check_arrays, _fingerprint, fit, predict
 from ..errors import LandmarkError
+from ..parallel import ignore_interrupts, run_pool, usable_cores
 from ..progress import bar
 from ..provenance import save_npz
 
@@ -119,9 +121,9 @@ def cross_validate_arrays(
         Names the starting weights (e.g. a fingerprint of a pretrained network's state); part of each
         finished fold's identity, so folds fine-tuned from other weights are never reused.
     workers
-        Processes that train the folds in parallel on a CPU (:func:`fold_workers`; ``None``: the CPU
-        count, at most 2). Each fold's result does not depend on which process trained it, but a
-        process of fewer threads may round differently: the profiles fix the value (``fold_workers``).
+        Processes of one thread each that train the folds in parallel on a CPU where the cores allow it
+        (:func:`fold_workers`; ``None``: 2). A process of fewer threads may round differently, so when
+        the profile asks for workers every fold runs on one thread, also a fold retrained alone.
 
     Returns
     -------
@@ -142,28 +144,54 @@ def cross_validate_arrays(
         _run_parallel(job, pending, n_workers, progress)
     pred = np.full(targets.shape, np.nan, dtype=np.float32)
     histories = []
+    threads = _serial_threads(workers, device, checkpoint_stem)
     for i in bar(range(len(folds)), desc="folds", leave=False, progress=progress if n_workers == 1 else False):
         test = np.flatnonzero(fold_of == i)
         done = job.finished(i)
         if done is None:
-            done = job.train(i, progress=progress)
+            with _num_threads(threads):
+                done = job.train(i, progress=progress)
         pred[test], history = done
         histories.append(history)
     return pred, fold_of, histories
 
 
+@contextlib.contextmanager
+def _num_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` inside the block (``None``: unchanged)."""
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def fold_workers(workers: int | None, device: str | torch.device, pending: int, checkpoint_stem: Any) -> int:
-    """How many processes train the folds: ``workers`` (``None``: the CPU count, at most 2) on a CPU
-    device when at least two folds are left and finished folds can be saved; else 1."""
+    """How many processes train the folds at once.
+
+    ``workers`` (``None``: 2) processes of one thread each, when that is what the cores allow (``cores //
+    workers == 1``: forked workers then never enter an OpenMP region, which is not fork-safe), on a CPU
+    device, with at least two folds left and a ``checkpoint_stem`` to hand results back; else 1 (the
+    folds one after another, with all cores).
+    """
     from ..engine.training import resolve_device
 
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 2)
+    workers = 2 if workers is None else int(workers)
     if workers < 1:
         raise LandmarkError(f"fold_workers must be at least 1, got {workers}")
-    if checkpoint_stem is None or pending < 2 or resolve_device(device).type != "cpu":
+    n = min(workers, pending)
+    if checkpoint_stem is None or n < 2 or resolve_device(device).type != "cpu" or usable_cores() // n != 1:
         return 1
-    return min(int(workers), pending)
+    return n
+
+
+def _serial_threads(workers: int | None, device: str | torch.device, checkpoint_stem: Any) -> int | None:
+    """Threads for folds trained in this process when the profile asks for parallel folds (the last fold
+    of a resumed run): the workers' one thread, so a fold's rounding never depends on where a run
+    stopped; ``None`` (all threads) when the folds would not run in parallel anyway."""
+    return 1 if fold_workers(workers, device, 2, checkpoint_stem) > 1 else None
 
 
 class _FoldJob:
@@ -222,8 +250,9 @@ class _FoldJob:
 _JOB: _FoldJob | None = None
 
 
-def _worker_init(threads: int) -> None:
-    torch.set_num_threads(threads)
+def _worker_init() -> None:
+    ignore_interrupts()
+    torch.set_num_threads(1)
 
 
 def _worker_fold(i: int) -> tuple[int, float, float]:
@@ -233,31 +262,32 @@ def _worker_fold(i: int) -> tuple[int, float, float]:
 
 
 def _run_parallel(job: _FoldJob, pending: list[int], workers: int, progress: bool | None) -> None:
-    """Train ``pending`` folds in ``workers`` forked processes of ``cores // workers`` threads each.
+    """Train ``pending`` folds in ``workers`` forked processes of one thread each.
 
     On 2 cores, two 1-thread processes train a body fold (19 images per step, a pass over 36M weights:
     memory-bound) about 1.4x faster in total than one 2-thread process (benchmarks/bench_training.py).
     Each worker saves its fold's ``.npz`` like the serial loop; the caller then reads them back, so an
-    interrupted run resumes from the finished folds.
+    interrupted run resumes from the finished folds. A fold that fails, or an interrupt, stops the other
+    workers at once (their unfinished folds are retrained by the next run) and raises here.
     """
     import concurrent.futures
     import multiprocessing
     import warnings
 
     global _JOB
-    threads = max(1, (os.cpu_count() or 1) // workers)
     _JOB = job
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: the workers only run torch
-            ctx = multiprocessing.get_context("fork")
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                                        initargs=(threads,)) as pool, \
-                    bar(total=len(pending), desc=f"folds ({workers} processes)", unit="fold", progress=progress) as b:
-                futures = [pool.submit(_worker_fold, i) for i in pending]
-                for fut in concurrent.futures.as_completed(futures):
-                    i, seconds, rate = fut.result()
-                    b.update(1)
-                    b.set_postfix(last=f"fold {i + 1}: {seconds:.0f} s, {rate:.0f} img/s", refresh=False)
+            pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                                          initializer=_worker_init)
+        with bar(total=len(pending), desc=f"folds ({workers} processes)", unit="fold", progress=progress) as b:
+
+            def done(result: tuple[int, float, float]) -> None:
+                i, seconds, rate = result
+                b.update(1)
+                b.set_postfix(last=f"fold {i + 1}: {seconds:.0f} s, {rate:.0f} img/s", refresh=False)
+
+            run_pool(pool, _worker_fold, [(i,) for i in pending], done)
     finally:
         _JOB = None

@@ -20,6 +20,7 @@ import numpy as np
 from ..data import LandmarkSet
 from ..errors import LandmarkError
 from ..landmarks import landmark_names, parse_task
+from ..parallel import ignore_interrupts, run_pool, usable_cores
 from ..paths import subdir
 from ..progress import bar as progress_bar
 from ..provenance import provenance, read_json, write_json
@@ -107,7 +108,7 @@ def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool | None 
     ``ct_voxel_mm`` (x = left-right, depth = antero-posterior, z = superior-inferior, mm), ``seed``.
     Every file is written atomically; the manifest (with provenance and timing) last. ``progress``:
     see :mod:`landmarklib.progress`. ``workers``: processes simulating subjects at once (``None``: the
-    CPU count, at most 2, from 8 subjects on); the files do not depend on it.
+    cores this process may use, from 8 subjects on); the files do not depend on it.
     """
     task = parse_task(task)
     folder = cohort_dir(task, cfg)
@@ -116,7 +117,7 @@ def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool | None 
     jitter = ANNOTATION_JITTER_MM[task]
     args = (int(cfg.seed), _level(cfg), spacing, str(folder))
     if workers is None:
-        workers = min(os.cpu_count() or 1, 2) if n >= 8 else 1
+        workers = usable_cores() if n >= 8 else 1
     start = time.perf_counter()
     desc = f"simulating {COHORTS[task][0]}"
     with progress_bar(total=n, desc=desc, unit="scan", progress=progress) as b:
@@ -125,12 +126,8 @@ def generate_cohort(task: str, cfg: Mapping[str, Any], *, progress: bool | None 
             import multiprocessing
 
             ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited thread state
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                jobs = [pool.submit(_simulate_subject, task, i, *args) for i in range(n)]
-                for job in concurrent.futures.as_completed(jobs):
-                    job.result()
-                    b.update(1)
-                rows = [job.result() for job in jobs]  # subject order, whichever finished first
+            pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=ignore_interrupts)
+            rows = run_pool(pool, _simulate_subject, [(task, i, *args) for i in range(n)], lambda _: b.update(1))
         else:
             rows = []
             for i in range(n):

@@ -450,12 +450,11 @@ def load_renders(
             import concurrent.futures
             import multiprocessing
 
+            from ..parallel import ignore_interrupts, run_pool
+
             ctx = multiprocessing.get_context("spawn")  # never fork a process that holds anny/warp state
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                jobs = [pool.submit(_shard_job, task, seed, j, shard_size, str(paths[j])) for j in missing]
-                for job in concurrent.futures.as_completed(jobs):
-                    job.result()
-                    tick()
+            pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=ignore_interrupts)
+            run_pool(pool, _shard_job, [(task, seed, j, shard_size, str(paths[j])) for j in missing], lambda _: tick())
         else:
             for j in missing:
                 _shard_job(task, seed, j, shard_size, str(paths[j]), device=str(device), threads=None)
