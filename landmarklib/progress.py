@@ -130,19 +130,29 @@ def follow_status(path: str | os.PathLike, write: Any, *, every_s: float = 15.0)
     path.write_text("")
     stop = threading.Event()
 
+    offset = 0
+
+    def read_new() -> None:
+        """Pass on the newest complete line appended since the last read (bytes up to the last newline,
+        so a line being written is left for the next read)."""
+        nonlocal offset
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except OSError:
+            return
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return
+        offset += end + 1
+        lines = [line for line in chunk[:end].decode("utf-8", errors="replace").splitlines() if line.strip()]
+        if lines:
+            write(lines[-1])
+
     def poll() -> None:
-        offset = 0
         while not stop.wait(every_s):
-            try:
-                with open(path, encoding="utf-8") as f:
-                    f.seek(offset)
-                    new = f.read()
-                    offset = f.tell()
-            except OSError:
-                continue
-            lines = [line for line in new.splitlines() if line.strip()]
-            if lines:
-                write(lines[-1])
+            read_new()
 
     old = os.environ.get(STATUS_ENV)
     os.environ[STATUS_ENV] = str(path)
@@ -153,6 +163,7 @@ def follow_status(path: str | os.PathLike, write: Any, *, every_s: float = 15.0)
     finally:
         stop.set()
         thread.join()
+        read_new()  # the last lines (a stage's 100 %)
         if old is None:
             os.environ.pop(STATUS_ENV, None)
         else:

@@ -46,9 +46,12 @@ def test_bars_inside_a_book_run_report_their_stage_to_the_console(tmp_path, monk
         assert progress.STATUS_ENV in os.environ
         with progress.bar(total=40, desc="hand renders", unit="img", progress=True, file=io.StringIO()) as b:
             progress.count_images(b, 40)
+        with open(tmp_path / "status", "a") as f:
+            f.write("a line being writ")  # not finished: never passed on
         time.sleep(0.3)
     assert progress.STATUS_ENV not in os.environ and not (tmp_path / "status").exists()
     assert seen and "hand renders" in seen[-1] and "40/40" in seen[-1] and "images_per_s" in seen[-1]
+    assert not any("being writ" in line for line in seen)
     quiet: list[str] = []
     with progress.follow_status(tmp_path / "status", quiet.append, every_s=0.05):
         with progress.bar(total=3, desc="hidden", progress=False) as b:  # a hidden bar reports nothing
