@@ -46,7 +46,6 @@ from .data import LandmarkSet
 from .errors import LandmarkError
 from .geometry import patch_size
 from .landmarks import landmark_names, parse_task
-from .paths import subdir
 from .provenance import atomic_path, provenance, write_json
 from .scans.binarize import Patch, Projection, binarize_volume, reorient, to_patch
 from .scans.io import LANDMARK_SUFFIXES, _stem, load_nifti, read_landmarks, write_mrk_json
@@ -67,8 +66,10 @@ _HU_AIR_BELOW = -500.0
 
 
 def bundle_path(task: str, profile: str, *, renders_dir: str | os.PathLike | None = None) -> Path:
-    """``renders/models/<profile>/detector-<task>.pt``."""
-    return subdir("models", profile, renders_dir=renders_dir) / f"detector-{parse_task(task)}.pt"
+    """``renders/models/<profile>/detector-<task>.pt`` (nothing is created: a lookup leaves no empty folder)."""
+    from .paths import renders_root
+
+    return renders_root(renders_dir) / "models" / profile / f"detector-{parse_task(task)}.pt"
 
 
 def data_fingerprint(data: LandmarkSet) -> str:
@@ -326,15 +327,15 @@ def find_bundle(task: str, *, profile: str | None = None, model: str | os.PathLi
         if not path.is_file():
             raise LandmarkError(f"{path}: no such detector bundle; pass a detector-<task>.pt file to --model")
         return path
-    from .profiles import DEFAULT_PROFILE, get_profile
+    from .profiles import DEFAULT_PROFILE, base_profile, get_profile
 
     profile = profile or DEFAULT_PROFILE
-    get_profile(profile)
+    get_profile(base_profile(profile))  # a profile name, or a results key of another realism level
     path = bundle_path(task, profile, renders_dir=renders_dir)
     if not path.is_file():
         raise LandmarkError(
             f"no trained {task} detector for profile {profile!r} ({path}); train it with "
-            f"`python -m landmarklib run --profile {profile}` (the whole chain; its last chapter, "
+            f"`python -m landmarklib run --profile {base_profile(profile)}` (the whole chain; its last chapter, "
             "book/09_detect.ipynb, writes the bundle) or pass a bundle with --model FILE"
         )
     return path

@@ -266,8 +266,12 @@ class Config(Mapping[str, Any]):
         return len(_FIELD_NAMES)
 
     def replace(self, **changes: Any) -> Config:
-        """A copy with ``changes`` applied (checked and typed like :func:`resolve`)."""
-        return resolve(self.profile, {**dict(self), **changes})
+        """A copy with ``changes`` applied (checked and typed like :func:`resolve`); a results key
+        (``cpu/realism-hard-...``, :func:`base_profile`) is kept."""
+        import dataclasses
+
+        new = resolve(base_profile(self.profile), {**dict(self), **changes})
+        return new if new.profile == self.profile else dataclasses.replace(new, profile=self.profile)
 
     def provenance(self, **extra: Any) -> dict[str, Any]:
         """This run's provenance record (:func:`landmarklib.provenance.provenance`)."""
@@ -295,9 +299,9 @@ def base_profile(key: str) -> str:
 
 
 def get_profile(name: str) -> Mapping[str, Any]:
-    """The table row of profile ``name`` (or of a results key's base profile); a clear error lists the valid names."""
+    """The table row of profile ``name``; a clear error lists the valid names."""
     try:
-        return PROFILES[base_profile(name)]
+        return PROFILES[name]
     except (KeyError, TypeError):
         valid = ", ".join(PROFILES)
         raise LandmarkError(f"unknown profile {name!r}; choose one of: {valid}") from None

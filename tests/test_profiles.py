@@ -59,3 +59,12 @@ def test_precision_is_one_switch_checked_in_every_profile():
     assert resolve("quick", {"precision": "fp32"}).precision == "fp32"
     with pytest.raises(LandmarkError, match="precision='fp16'.*auto, fp32, bf16"):
         resolve("quick", {"precision": "fp16"})
+
+
+def test_results_keys_are_not_profile_names():
+    """``cpu/realism-hard-...`` names a results folder (another realism level), never a profile a user can pick."""
+    from landmarklib.profiles import base_profile, get_profile
+
+    assert base_profile("cpu/realism-hard-ab12cd34") == "cpu" and base_profile("quick") == "quick"
+    with pytest.raises(LandmarkError, match="unknown profile"):
+        get_profile("cpu/realism-typo")

@@ -38,6 +38,7 @@ from ..engine.crossval import TargetTransform, cross_validate_arrays, fold_index
 from ..engine.training import _fingerprint, _model_seed
 from ..errors import LandmarkError
 from ..geometry import from_unit, patch_size
+from ..profiles import base_profile
 
 __all__ = ["BACKGROUND", "DepthStats", "normalize_depth", "normalize_landmark_depth", "DepthTransform", "depth_inputs", "depth_targets", "outputs_to_predictions", "mean_depth_baseline", "fig4_table", "compare_2d", "default_model_factory", "pretrain_depth_cnn", "predict_depth_cnn", "cross_validate_depth", "run_depth_experiment"]
 
@@ -390,8 +391,8 @@ def pretrain_depth_cnn(
     transform = transform.fit(targets, rows)
     torch.manual_seed(_model_seed(cfg, "depth_syn/init"))
     model = (model_factory or default_model_factory)()
-    ckpt = training.checkpoint_path(f"cnn_depth_syn_n{len(synthetic)}", task=synthetic.task, profile=cfg.profile,
-                                    renders_dir=cfg.renders_dir)
+    ckpt = training.checkpoint_path(f"cnn_depth_syn_n{len(synthetic)}", task=synthetic.task,
+                                    profile=base_profile(cfg.profile), renders_dir=cfg.renders_dir)  # scans unseen
     history = training.fit(model, images, transform.apply(targets, rows), training.pretrain_schedule(cfg),
                            seed=_model_seed(cfg, "depth_syn/fit"), checkpoint=ckpt, device=cfg.device,
                            desc="pretrain depth CNN", progress=progress)

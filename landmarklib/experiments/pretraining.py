@@ -25,6 +25,7 @@ from ..engine.training import (
 )
 from ..errors import LandmarkError
 from ..models.cnn import LandmarkCNN
+from ..profiles import base_profile
 
 __all__ = ["pretrain", "synthetic_data", "load_pretrained"]
 
@@ -52,11 +53,12 @@ def pretrain(
     -------
     (model, history)
         The trained network (CPU, eval mode) and :func:`fit`'s history. The checkpoint is
-        ``renders/models/<profile>/<task>/<name>.pt``.
+        ``renders/models/<profile>/<task>/<name>.pt`` (the profile's own folder also for a run on another
+        realism level: pretraining never sees the scans).
     """
     torch.manual_seed(_model_seed(cfg, "cnn_syn/init"))
     model = LandmarkCNN(task)
-    ckpt = checkpoint_path(name, task=task, profile=cfg.profile, renders_dir=cfg.renders_dir)
+    ckpt = checkpoint_path(name, task=task, profile=base_profile(cfg.profile), renders_dir=cfg.renders_dir)
     if data is not None:
         history = fit(model, set_inputs(data), set_targets(data), pretrain_schedule(cfg), seed=_model_seed(cfg, "cnn_syn/fit"),
                       checkpoint=ckpt, device=cfg.device, compile=compile,
@@ -89,7 +91,7 @@ def synthetic_data(task: str, cfg: Mapping[str, Any]) -> tuple[LandmarkSet | Non
 
 def load_pretrained(task: str, cfg: Mapping[str, Any], *, progress: bool | None = None) -> tuple[LandmarkCNN, dict[str, Any]]:
     """CNN(syn) of ``task``: the finished checkpoint if there is one, else pretrain it now."""
-    ckpt = checkpoint_path("cnn_syn", task=task, profile=cfg.profile, renders_dir=cfg.renders_dir)
+    ckpt = checkpoint_path("cnn_syn", task=task, profile=base_profile(cfg.profile), renders_dir=cfg.renders_dir)
     if ckpt.is_file():
         state = _load_checkpoint(ckpt)
         same = state["identity"]["schedule"] == asdict(pretrain_schedule(cfg)) and state["identity"].get(

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from ..data import LandmarkSet
+from ..errors import LandmarkError
 from ..paper import paper_values
 from ..profiles import Config, base_profile
 from ..scans.simulate import LEVELS, realism
@@ -47,12 +48,16 @@ def level_config(cfg: Config, level: str, *, ladder: bool = True) -> Config:
     takes the first ``sensitivity_mr_subjects`` hands (``-n`` in the key when fewer than
     ``mr_subjects``); ``ladder=False`` keeps the cohort size (the main chapters run with ``-p realism
     LEVEL``, :func:`landmarklib.notebook.configure`). A level's config may be given: its base profile
-    is used. Load the shared CNN(syn) with the run's own config. (The key is not a profile name; a
+    is used (not a ladder level's: refused). Load the shared CNN(syn) with the run's own config. (The key is not a profile name; a
     level's config still accepts :meth:`Config.replace`.)
     """
     realism(level)  # a clear error for an unknown level
+    import re
+
     from ..scans.cohorts import _strengths_key
 
+    if ladder and re.search(r"/realism-.*-n\d+$", cfg.profile):  # its mr_subjects is already the ladder's
+        raise LandmarkError(f"{cfg.profile!r} is already a ladder level's config; pass the run's own config")
     base = base_profile(cfg.profile)
     key = level if level == "clean" else f"{level}-{_strengths_key(level)}"  # a recalibrated level: new folders
     n = min(int(cfg.sensitivity_mr_subjects), int(cfg.mr_subjects)) if ladder else int(cfg.mr_subjects)

@@ -58,6 +58,8 @@ def test_level_config_keys_results_by_level_and_refuses_nesting():
     small = sensitivity.level_config(lm.resolve("cpu"), "clean")
     assert small.mr_subjects == 36 and small.profile == "cpu/realism-clean-n36"
     assert set(sensitivity.plan(lm.resolve("cpu"))["scans"]) == {36}
+    with pytest.raises(LandmarkError, match="ladder level"):  # its 36 hands would lose the -n36 key
+        sensitivity.level_config(small, "hard")
 
 
 def test_main_chapters_on_another_level_write_under_that_level(tmp_path):
