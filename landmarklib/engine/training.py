@@ -655,7 +655,6 @@ SEED_SALTS: dict[str, int] = {
     "cnn_syn/init": 1, "cnn_syn/fit": 2,
     "cnn_real/init/fold": 10, "cnn_real/fit/fold": 11,
     "cnn_ft/init/fold": 20, "cnn_ft/fit/fold": 21,
-    "curve_real/fold": 30, "curve_ft/fold": 40,
     "depth_syn/init": 50, "depth_syn/fit": 51,
     "depth/init/fold": 60, "depth/fit/fold": 70,
     "detector_ft/fit": 80, "detector_depth/init": 81, "detector_depth/fit": 82,

@@ -27,11 +27,11 @@ from ..engine.training import (
     checkpoint_path,
     finetune_schedule,
     fit,
-    predict_set,
     set_inputs,
     set_targets,
 )
 from ..errors import LandmarkError
+from ..evaluation.metrics import landmark_errors
 from ..evaluation.results import predictions_frame
 from ..experiments.pretraining import load_pretrained, pretrain, synthetic_data
 from ..models.cnn import LandmarkCNN
@@ -67,8 +67,14 @@ def cross_validate(
     method: str,
     pretrained: LandmarkCNN | None = None,
     progress: bool | None = None,
+    folds: Sequence[Mapping[str, Sequence[str]]] | None = None,
+    tag: str = "",
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """CNN(real) (``pretrained=None``) or CNN(ft) over the shared folds of ``real``'s subjects.
+
+    ``folds`` replaces the shared folds (the learning curve: the same test sets, fewer training
+    subjects) and ``tag`` names its fold files (``cnn_ft<tag>_fold<i>.npz``); the seeds are the
+    method's, so the learning curve's full point is this chapter's cross-validation, read back.
 
     Returns
     -------
@@ -81,16 +87,15 @@ def cross_validate(
         raise LandmarkError(f"method must be 'CNN(real)' or 'CNN(ft)', got {method!r}")
     if (method == "CNN(ft)") != (pretrained is not None):
         raise LandmarkError("CNN(ft) needs the pretrained CNN(syn) model; CNN(real) takes none")
-    folds = ensure_folds(real.ids, real.task, profile=cfg.profile, seed=int(cfg.seed),
-                         renders_dir=cfg.renders_dir)
+    if folds is None:
+        folds = ensure_folds(real.ids, real.task, profile=cfg.profile, seed=int(cfg.seed), renders_dir=cfg.renders_dir)
     name = "cnn_real" if pretrained is None else "cnn_ft"
 
     def make_model(fold: int) -> LandmarkCNN:
         torch.manual_seed(_model_seed(cfg, f"{name}/init/fold", fold))
         return LandmarkCNN(real.task) if pretrained is None else copy.deepcopy(pretrained)
 
-    stem = checkpoint_path(name, task=real.task, profile=cfg.profile,
-                           renders_dir=cfg.renders_dir)
+    stem = checkpoint_path(f"{name}{tag}", task=real.task, profile=cfg.profile, renders_dir=cfg.renders_dir)
     pred, fold_of, histories = cross_validate_arrays(
         set_inputs(real), set_targets(real), real.ids, folds, make_model, finetune_schedule(cfg),
         seed=_model_seed(cfg, f"{name}/fit/fold"), checkpoint_stem=stem.with_suffix(""), device=cfg.device,
@@ -141,21 +146,6 @@ def _pretrained_on(task: str, cfg: Mapping[str, Any], n: int, full: int, renders
                     name=f"cnn_syn_n{n}", progress=progress)[0]
 
 
-def _fold_error(model: LandmarkCNN | None, train: LandmarkSet, test: LandmarkSet, cfg: Mapping[str, Any],
-                seed: int, method: str, fold: int) -> pd.DataFrame:
-    """Train (from ``model`` or from scratch), predict ``test``: per scan and landmark errors (patch px)."""
-    from ..evaluation.metrics import landmark_errors
-
-    torch.manual_seed(seed)
-    net = LandmarkCNN(train.task) if model is None else copy.deepcopy(model)
-    fit(net, set_inputs(train), set_targets(train), finetune_schedule(cfg), seed=seed, checkpoint=None,
-        device=cfg.device, desc=f"{method} fold {fold + 1}", progress=False)
-    frame = predictions_frame(task=test.task, method=method, fold=fold, subjects=test.ids,
-                              pred_px=predict_set(net, test, device=cfg.device, precision=cfg.precision),
-                              true_px=test.landmarks, mm_per_px=test.mm_per_px)
-    return landmark_errors(frame)
-
-
 def learning_curve(
     task: str,
     cfg: Mapping[str, Any],
@@ -172,6 +162,8 @@ def learning_curve(
     Subject curve: for each count ``n`` and each shared fold (:func:`landmarklib.engine.folds.ensure_folds`),
     ``n`` of the fold's *training* subjects (:func:`subject_subset`, seeded) train CNN(real) from
     scratch and fine-tune CNN(ft) from the profile's CNN(syn); the fold's test subjects are scored.
+    Every point goes through :func:`cross_validate` (the one fold loop: resumable fold files, parallel
+    folds); the full point is chapter 5's cross-validation itself.
     Render curve: CNN(syn) pretrained on the first ``n`` renders (cached checkpoints
     ``cnn_syn_n<n>.pt``), fine-tuned on all training subjects of every fold; CNN(real) on all subjects
     is repeated at every render count as the reference line that pretraining has to beat.
@@ -212,13 +204,14 @@ def learning_curve(
         for method, base in (("CNN(real)", None), ("CNN(ft)", models[n_ren])):
             key = (method, n_sub, n_ren if method == "CNN(ft)" else full_renders)
             if key not in cache:
-                parts = []
-                for i, fold in enumerate(folds):
-                    train = real.select_ids(subject_subset(fold["train"], n_sub, seed=seed, fold=i))
-                    stream = "curve_real/fold" if base is None else "curve_ft/fold"
-                    parts.append(_fold_error(base, train, real.select_ids(fold["test"]), cfg,
-                                             _model_seed(cfg, stream, i), method, i))
-                cache[key] = pd.concat(parts)
+                # the full point (all subjects, the profile's own CNN(syn)) is chapter 5's cross-validation
+                own = method == "CNN(real)" or (renders is None and n_ren >= full_renders)
+                tag = ("" if n_sub >= max_train else f"_curve_s{n_sub}") + ("" if own else f"_curve_r{n_ren}")
+                sub_folds = [{"train": subject_subset(f["train"], n_sub, seed=seed, fold=i), "test": list(f["test"])}
+                             for i, f in enumerate(folds)]
+                frame, _ = cross_validate(real, cfg, method=method, pretrained=base, progress=progress,
+                                          folds=sub_folds, tag=tag)
+                cache[key] = landmark_errors(frame)
             err = cache[key]
             rows.append({"task": task, "curve": curve, "method": method,
                          "n_subjects": n_sub if curve == "subjects" else np.nan,

@@ -26,21 +26,43 @@ def test_subsets_come_only_from_training_subjects_and_are_seeded():
     assert len(draws) > 1  # the seed matters
 
 
-def test_learning_curve_table_and_file(monkeypatch):
-    cfg = _cfg()
-    real, syn = rectangles("hand", 6, seed=2), rectangles("hand", 8, seed=1)
-    seen = []
-    import landmarklib.experiments.finetuning as ft
+def _spy_fit(monkeypatch, seen):
+    """Record the training-set size of every fit (pretraining and the fold loop)."""
+    import landmarklib.engine.crossval as cv
     import landmarklib.experiments.pretraining as pt
 
-    fit = ft.fit
+    fit = cv.fit
 
     def spy(model, inputs, targets, *a, **k):
         seen.append(len(inputs))
         return fit(model, inputs, targets, *a, **k)
 
-    monkeypatch.setattr(ft, "fit", spy)
+    monkeypatch.setattr(cv, "fit", spy)
     monkeypatch.setattr(pt, "fit", spy)
+
+
+def test_the_curves_full_point_is_chapter_5s_cross_validation(monkeypatch):
+    """The fold loop is defined once: the learning curve reads chapter 5's finished folds back."""
+    from landmarklib.experiments.finetuning import cross_validate
+
+    cfg = _cfg()
+    real, syn = rectangles("hand", 6, seed=2), rectangles("hand", 8, seed=1)
+    chapter5, _ = cross_validate(real, cfg, method="CNN(real)")
+    seen = []
+    _spy_fit(monkeypatch, seen)
+    table = learning_curve("hand", cfg, real, subject_counts=(None,), render_counts=(None,), renders=syn, write=False)
+    assert seen == [8] + [4] * 3  # the CNN(syn) of these renders and its CNN(ft) folds; CNN(real) is read back
+    from landmarklib.evaluation.metrics import landmark_errors
+
+    full = table[(table.method == "CNN(real)") & (table.curve == "subjects")]["error"].iloc[0]
+    assert full == landmark_errors(chapter5)["error_px"].mean()
+
+
+def test_learning_curve_table_and_file(monkeypatch):
+    cfg = _cfg()
+    real, syn = rectangles("hand", 6, seed=2), rectangles("hand", 8, seed=1)
+    seen = []
+    _spy_fit(monkeypatch, seen)
     table = learning_curve("hand", cfg, real, subject_counts=(1, None), render_counts=(4, None), renders=syn)
     assert list(table.columns) == ["task", "curve", "method", "n_subjects", "n_renders", "error", "error_mm",
                                    "n_scans"]
