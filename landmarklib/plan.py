@@ -252,8 +252,10 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
               f"the batch-100 rate; body: {r.source['ft']}; with fold_workers > 1 divided by the measured "
               f"speed-up of parallel folds {r.fold_speedup} ({r.source.get('fold_speedup', 'FOLD_WORKERS_SPEEDUP')}); "
               f"GPU: {_GPU_HOW}")
-    stages.append(StagePlan("fine-tuning CV", 0.0, 3 * 2 * 4 * max(_params(t) for t in tasks), here, gpu, {
-        "ram": "size arithmetic: pretrained + fold model, weights, gradients and momentum in fp32",
+    workers = max(1, int(cfg.get("fold_workers", 1)))
+    stages.append(StagePlan("fine-tuning CV", 0.0, workers * 3 * 2 * 4 * max(_params(t) for t in tasks), here, gpu, {
+        "ram": "size arithmetic: pretrained + fold model, weights, gradients and momentum in fp32, per fold "
+               "process (fold_workers)",
         "time": ft_how,
     }))
 
