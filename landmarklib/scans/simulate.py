@@ -89,7 +89,7 @@ REALISM: dict[str, dict[str, Any]] = {
     "forearm_mm": {"clean": None, "paper": (0.0, 40.0), "hard": (20.0, 80.0)},
     "sandbag_gap_mm": {"clean": 1.0, "paper": 0.0, "hard": 0.0},
     "sandbag_intensity": {"clean": 0.12, "paper": 0.16, "hard": 0.24},
-    "fov_depth_sd_mm": {"clean": None, "paper": 2.7, "hard": 5.0},
+    "fov_depth_sd_mm": {"clean": None, "paper": None, "hard": 5.0},
     # CT body
     "arm_adduction_deg": {"clean": 0.0, "paper": 4.0, "hard": 8.0},
     "touching_body_prob": {"clean": 0.0, "paper": 0.5, "hard": 0.8},
@@ -110,8 +110,8 @@ REALISM_NOTES: dict[str, tuple[str, str, str]] = {
                            "especially to the thumb, varies among the volunteers' (Sec. 3)"),
     "finger_spread_extra_sd_deg": ("hand", "deg", "extra s.d. of each finger's spread ('slightly spread fingers', Sec. 3)"),
     "finger_flexion_scale": ("hand", "x", "factor on the fingers' flexion (clean 0-10 deg): 'in most of the images, "
-                             "contraction of the fingers could be ignored' (Sec. 3); with fov_depth_sd_mm it sets "
-                             "the fingertip depth spread"),
+                             "contraction of the fingers could be ignored' (Sec. 3); it sets the fingertip depth "
+                             "spread: at 0.2 its mean over the fingers is the paper's ~3.16 voxels (1 mm, Sec. 3)"),
     "touching_fingers_prob": ("hand", "fraction", "subjects whose neighbouring fingers touch (silhouettes merge)"),
     "touching_fingers_gap_mm": ("hand", "mm", "gaps between fingers narrower than this are closed (soft tissue in contact)"),
     "motion_prob": ("hand", "fraction", "scans with motion: 'palms and fingers are often not clearly visible "
@@ -122,9 +122,10 @@ REALISM_NOTES: dict[str, tuple[str, str, str]] = {
     "sandbag_gap_mm": ("hand", "mm", "gap between the half-kilo sand bag and the back of the hand (Sec. 3): 0 = contact"),
     "sandbag_intensity": ("hand", "x fat", "the bag's MR signal; the air threshold is about 0.25 (0.25 x the "
                           "99.5th percentile), so 0.24 plus the bias field crosses it in places"),
-    "fov_depth_sd_mm": ("hand", "mm", "the field of view is placed relative to the table (palm side), not the "
-                        "hand, with this s.d. along depth; calibrated so that the fingertip depth spread "
-                        "is the paper's 3.14-3.18 voxels (Sec. 3); clean: anchored to the back of the hand"),
+    "fov_depth_sd_mm": ("hand", "mm", "the field of view's edge behind the back of the hand is placed by the "
+                        "operator, not fitted to the hand: its distance varies with this s.d. and shifts every "
+                        "landmark's depth alike (clean, paper: a fixed 18 mm margin; the paper level's spread "
+                        "already matches without it)"),
     "arm_adduction_deg": ("body", "deg", "arms up to this much closer to the trunk ('hands close to the body', Sec. 3)"),
     "touching_body_prob": ("body", "fraction", "subjects whose hands/arms touch the trunk or thighs (merge)"),
     "touching_body_gap_mm": ("body", "mm", "left-right gaps narrower than this are closed in touching subjects"),
@@ -497,10 +498,6 @@ def sample_subject(task: str, index: int, seed: int, realism_level: str = "clean
 # ----------------------------------------------------------------------------------------------
 # Realism effects (REALISM); each draws from the effects' stream only
 
-#: MR: depth of the field of view from the table (palm side) when it is placed from the table, mm.
-_FOV_DEPTH_MM = 70.0
-
-
 def close_gaps(inside: np.ndarray, gap_mm: float, spacing_x: float) -> np.ndarray:
     """Fill left-right (axis 0) gaps narrower than ``gap_mm`` between inside voxels (touching parts).
 
@@ -656,11 +653,10 @@ def simulate_scan(
     info: dict[str, Any] = {}
     if task == "hand":
         margin = (np.array([12.0, 18.0, 6.0]), np.array([12.0, 8.0, 10.0]))  # sand bag room in front (-Y)
-        if fx["fov_depth_sd_mm"]:  # the field of view placed from the table (palm side, +Y), not the hand
-            thick = float(np.ptp(subject.vertices[:, 1])) * 1000
-            offset = float(np.clip(rr.normal(0, fx["fov_depth_sd_mm"]), -2.5 * fx["fov_depth_sd_mm"],
-                                   2.5 * fx["fov_depth_sd_mm"]))
-            margin[0][1] = max(_FOV_DEPTH_MM + offset - margin[1][1] - thick, 18.0)
+        if fx["fov_depth_sd_mm"]:  # the field of view's back edge placed by the operator, not fitted to the hand
+            sd = fx["fov_depth_sd_mm"]
+            offset = float(np.clip(rr.normal(0, sd), -2.5 * sd, 2.5 * sd))
+            margin[0][1] = 18.0 + 2.5 * sd + offset  # never under the fixed 18 mm (the sand bag's room)
             info["fov_offset_mm"] = round(offset, 2)
         forearm = _span(fx["forearm_mm"], rr) if fx["forearm_mm"] else 0.0
         if forearm > 0:  # the field of view ends this far below the hand mesh: the forearm is cut there

@@ -170,3 +170,24 @@ def test_realism_table_and_unknown_level():
     assert set(sim.REALISM) == set(sim.REALISM_NOTES)
     with pytest.raises(LandmarkError, match="realism level 'harder'"):
         sim.realism("harder")
+
+
+def test_the_field_of_view_offset_moves_every_landmark_depth_alike():
+    """``hard`` places the field of view's back edge by a random distance (fov_depth_sd_mm): the volume's
+    origin along depth moves by that offset, so every landmark's depth in voxels moves alike. (The
+    effect was once inert: a 70 mm field of view was shallower than the hands.)"""
+    pytest.importorskip("anny")
+    sd = sim.realism("hard")["fov_depth_sd_mm"]
+    assert sim.realism("paper")["fov_depth_sd_mm"] is None
+    depths = []
+    for i in range(2):
+        subject = sim.sample_subject("hand", i, 0, "hard")
+        _, aff, info = sim.simulate_scan(subject, "hand", spacing_mm=(2.0, 1.0, 2.0), seed=0, index=i,
+                                         realism_level="hard")
+        assert abs(info["fov_offset_mm"]) <= 2.5 * sd
+        origin_y = -aff[1, 3]  # RAS affine of L, P, S axes: origin = -(model Y)
+        back = subject.vertices[:, 1].min() * 1000
+        # the back margin is 18 mm + 2.5 sd + the offset (floored to the 1 mm voxel grid)
+        assert back - origin_y == pytest.approx(18 + 2.5 * sd + info["fov_offset_mm"], abs=1.0)
+        depths.append(info["fov_offset_mm"])
+    assert depths[0] != depths[1]
