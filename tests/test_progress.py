@@ -1,5 +1,5 @@
-import os
 import io
+import os
 
 from landmarklib.progress import bar, count_images, enabled
 
