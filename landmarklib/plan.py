@@ -180,7 +180,10 @@ def _step_here(cfg: Mapping[str, Any], r: Rates, task: str, images: int) -> floa
         step = r.body_ft_step_s * max(images, 1) / 19
     else:
         step = images / r.train_per_s[task]
-    speedup = r.fold_speedup[task] if int(cfg.get("fold_workers", 1)) > 1 else 1.0
+    # crossval.fold_workers: parallel folds only for at least 2 x workers folds (the body's leave-one-out)
+    workers = int(cfg.get("fold_workers", 1))
+    n_folds = 3 if task == "hand" else int(cfg["ct_subjects"])
+    speedup = r.fold_speedup[task] if workers > 1 and n_folds >= 2 * workers else 1.0
     return step / speedup
 
 

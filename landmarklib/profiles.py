@@ -45,7 +45,8 @@ _SCHEDULE = {
     # fp32 elsewhere; "fp32" or "bf16" force one (landmarklib.engine.training.effective_precision)
     "precision": "auto",
     # processes that train the folds of a cross-validation at once on a CPU (landmarklib.engine.crossval.
-    # fold_workers): 1 = one process of all cores; 2 on 2 cores trains the body's folds ~1.4x faster
+    # fold_workers; only for at least 2 x workers folds): 1 = one process of all cores; 2 on 2 cores trains
+    # the body's 20 leave-one-out folds ~1.4x faster
     "fold_workers": 1,
     "nn_k": 3,  # NN baselines: mean annotation of the 3 nearest patches
     # Regression forest after Criminisi et al. 2011 ([3]), adapted to 2D (landmarklib.experiments.baselines)

@@ -139,12 +139,13 @@ def cross_validate_arrays(
     job = _FoldJob(inputs, targets, ids, list(folds), fold_of, make_model, schedule, seed, checkpoint_stem, device,
                    keep_models, transform, target_transform is not None, model_identity)
     pending = [i for i in range(len(folds)) if job.finished(i) is None]
-    n_workers = fold_workers(workers, device, len(pending), checkpoint_stem)
-    if n_workers > 1:
-        _run_parallel(job, pending, n_workers, progress)
+    n_workers = fold_workers(workers, device, len(folds), checkpoint_stem)
+    if n_workers > 1 and len(pending) > 1:
+        _run_parallel(job, pending, min(n_workers, len(pending)), progress)
     pred = np.full(targets.shape, np.nan, dtype=np.float32)
     histories = []
-    threads = _serial_threads(workers, device, checkpoint_stem)
+    # a fold left alone (a resumed run) trains with the workers' one thread: the same rounding as theirs
+    threads = 1 if n_workers > 1 else None
     for i in bar(range(len(folds)), desc="folds", leave=False, progress=progress if n_workers == 1 else False):
         test = np.flatnonzero(fold_of == i)
         done = job.finished(i)
@@ -168,30 +169,26 @@ def _num_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def fold_workers(workers: int | None, device: str | torch.device, pending: int, checkpoint_stem: Any) -> int:
-    """How many processes train the folds at once.
+def fold_workers(workers: int | None, device: str | torch.device, n_folds: int, checkpoint_stem: Any) -> int:
+    """How many processes train the folds of a cross-validation of ``n_folds`` folds.
 
-    ``workers`` (``None``: 2) processes of one thread each, when that is what the cores allow (``cores //
-    workers == 1``: forked workers then never enter an OpenMP region, which is not fork-safe), on a CPU
-    device, with at least two folds left and a ``checkpoint_stem`` to hand results back; else 1 (the
-    folds one after another, with all cores).
+    ``workers`` (``None``: 2) processes of one thread each when that is what the cores allow
+    (``cores // workers == 1``: forked workers then never enter an OpenMP region, which is not
+    fork-safe), on a CPU device, with a ``checkpoint_stem`` to hand results back, and for at least
+    ``2 x workers`` folds; else 1 (the folds one after another, with all cores). The last rule keeps
+    the hands' 3 folds in one process: two 1-thread workers would leave one core idle while the third
+    fold trains. It depends on the number of folds, not on how many are left, so a resumed run trains
+    its folds with the same threads as a fresh one.
     """
     from ..engine.training import resolve_device
 
     workers = 2 if workers is None else int(workers)
     if workers < 1:
         raise LandmarkError(f"fold_workers must be at least 1, got {workers}")
-    n = min(workers, pending)
-    if checkpoint_stem is None or n < 2 or resolve_device(device).type != "cpu" or usable_cores() // n != 1:
+    if (checkpoint_stem is None or workers < 2 or n_folds < 2 * workers or resolve_device(device).type != "cpu"
+            or usable_cores() // workers != 1):
         return 1
-    return n
-
-
-def _serial_threads(workers: int | None, device: str | torch.device, checkpoint_stem: Any) -> int | None:
-    """Threads for folds trained in this process when the profile asks for parallel folds (the last fold
-    of a resumed run): the workers' one thread, so a fold's rounding never depends on where a run
-    stopped; ``None`` (all threads) when the folds would not run in parallel anyway."""
-    return 1 if fold_workers(workers, device, 2, checkpoint_stem) > 1 else None
+    return workers
 
 
 class _FoldJob:

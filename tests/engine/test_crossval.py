@@ -16,7 +16,7 @@ from tests.conftest import rectangles
 
 
 def _run(data, stem, workers, fail_fold=None):
-    folds = make_folds(list(data.ids), "hand", seed=0)
+    folds = make_folds(list(data.ids), "body", seed=0)  # leave-one-out: enough folds for two workers
 
     def make_model(fold):
         (stem.parent / f"{stem.name}_pid{fold}").write_text(str(os.getpid()))  # which process trained it
@@ -32,7 +32,7 @@ def _run(data, stem, workers, fail_fold=None):
 
 def test_parallel_folds_equal_the_serial_loop_and_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(crossval, "usable_cores", lambda: 2)
-    data = rectangles("hand", 9, seed=3)
+    data = rectangles("hand", 4, seed=3)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the workers run 1 thread each: compare like with like
     try:
@@ -40,7 +40,7 @@ def test_parallel_folds_equal_the_serial_loop_and_resume(tmp_path, monkeypatch):
     finally:
         torch.set_num_threads(threads)
     parallel, fold_p, hist_p = _run(data, tmp_path / "parallel", 2)
-    pids = {int((tmp_path / f"parallel_pid{i}").read_text()) for i in range(3)}
+    pids = {int((tmp_path / f"parallel_pid{i}").read_text()) for i in range(4)}
     assert os.getpid() not in pids  # every fold was trained by a worker
     np.testing.assert_array_equal(fold_s, fold_p)
     np.testing.assert_array_equal(serial, parallel)
@@ -56,7 +56,7 @@ def test_parallel_folds_equal_the_serial_loop_and_resume(tmp_path, monkeypatch):
 
 def test_a_failing_fold_stops_the_workers_and_raises(tmp_path, monkeypatch):
     monkeypatch.setattr(crossval, "usable_cores", lambda: 2)
-    data = rectangles("hand", 9, seed=3)
+    data = rectangles("hand", 4, seed=3)
     with pytest.raises(RuntimeError, match="fold 1 broke"):
         _run(data, tmp_path / "broken", 2, fail_fold=1)
     assert not (tmp_path / "broken_fold1.npz").exists()
@@ -65,12 +65,12 @@ def test_a_failing_fold_stops_the_workers_and_raises(tmp_path, monkeypatch):
 
 def test_fold_workers_only_forks_one_thread_workers(monkeypatch):
     monkeypatch.setattr(crossval, "usable_cores", lambda: 2)
-    assert fold_workers(2, "cpu", pending=5, checkpoint_stem="x") == 2
-    assert fold_workers(None, "cpu", pending=5, checkpoint_stem="x") == 2
-    assert fold_workers(2, "cpu", pending=1, checkpoint_stem="x") == 1  # one fold left
-    assert fold_workers(2, "cpu", pending=5, checkpoint_stem=None) == 1  # results cannot be handed back
-    assert fold_workers(3, "cpu", pending=5, checkpoint_stem="x") == 1  # 3 processes on 2 cores: no
+    assert fold_workers(2, "cpu", 20, checkpoint_stem="x") == 2  # the body's leave-one-out
+    assert fold_workers(None, "cpu", 20, checkpoint_stem="x") == 2
+    assert fold_workers(2, "cpu", 3, checkpoint_stem="x") == 1  # the hands' 3 folds: one process
+    assert fold_workers(2, "cpu", 20, checkpoint_stem=None) == 1  # results cannot be handed back
+    assert fold_workers(3, "cpu", 20, checkpoint_stem="x") == 1  # 3 processes on 2 cores: no
     monkeypatch.setattr(crossval, "usable_cores", lambda: 16)
-    assert fold_workers(2, "cpu", pending=5, checkpoint_stem="x") == 1  # 8 threads each: fork is not safe
+    assert fold_workers(2, "cpu", 20, checkpoint_stem="x") == 1  # 8 threads each: fork is not safe
     with pytest.raises(LandmarkError, match="fold_workers"):
-        fold_workers(0, "cpu", pending=5, checkpoint_stem="x")
+        fold_workers(0, "cpu", 20, checkpoint_stem="x")
