@@ -200,7 +200,7 @@ class _FoldJob:
         self.make_model, self.schedule, self.seed, self.stem, self.device = make_model, schedule, seed, checkpoint_stem, device
         self.keep_models, self.transform, self.has_transform, self.model_identity = keep_models, transform, has_transform, model_identity
 
-    def _paths(self, i: int) -> tuple[Path | None, Path | None]:
+    def _fold_files(self, i: int) -> tuple[Path | None, Path | None]:
         ckpt = None if self.stem is None else Path(f"{self.stem}_fold{i}.pt")
         return ckpt, None if ckpt is None else ckpt.with_suffix(".npz")
 
@@ -217,7 +217,7 @@ class _FoldJob:
 
     def finished(self, i: int) -> tuple[np.ndarray, dict[str, Any]] | None:
         """The saved predictions and history of fold ``i``, or ``None`` when it has not finished."""
-        _, done = self._paths(i)
+        _, done = self._fold_files(i)
         if done is None or not done.is_file():
             return None
         with np.load(done, allow_pickle=False) as z:
@@ -228,7 +228,7 @@ class _FoldJob:
     def train(self, i: int, *, progress: bool | None) -> tuple[np.ndarray, dict[str, Any]]:
         """Train fold ``i``, predict its test ids, save the result (when a stem is given)."""
         train, test = self._split(i)
-        ckpt, done = self._paths(i)
+        ckpt, done = self._fold_files(i)
         fitted = self.transform.fit(self.targets[train], train)
         model = self.make_model(i)
         history = fit(model, self.inputs[train], fitted.apply(self.targets[train], train), self.schedule,
