@@ -58,6 +58,13 @@ GPU_STEP_OVERHEAD_S = 2e-3
 #: cores (``fold_workers: 2``), measured 2026-12-02 on idle cores: body, 19 images per step, 105 -> 75 ms
 #: per step. Not measured for hands (full batches, compute-bound convolutions): counted as 1 (no gain).
 FOLD_WORKERS_SPEEDUP = {"body": 1.4, "hand": 1.0}
+#: Fixed cost of one hand fine-tuning step here (the passes over the 28M weights: casts, clipping, the SGD
+#: update), measured 2026-12-02 on 2 idle cores, bf16: steps of 16 / 24 / 88 images took 78 / 87 / 194 ms,
+#: a line of 50 ms + 1.64 ms per image. A step of ``n`` hand images is counted as this plus ``n`` times
+#: the per-image cost that makes a 100-image step match the batch-100 rate (the small folds of the
+#: learning curve and of the realism ladder are dominated by it; the batch-100 rate alone undercounts
+#: them by ~40%).
+HAND_STEP_FIXED_S = 0.050
 
 #: Assumed speed-up of the renderer on the GPU machine over 2 cores here (16 cores in worker processes;
 #: the CUDA rasterizer was not measured): the 8x of linear scaling with cores.
@@ -175,11 +182,13 @@ def _cv_steps(cfg: Mapping[str, Any], n_hands: int | None = None) -> dict[str, t
 
 def _step_here(cfg: Mapping[str, Any], r: Rates, task: str, images: int) -> float:
     """Seconds of one fine-tuning step of ``images`` images here: bodies at the measured 19-image step
-    (scaled by images), hands at the batch-100 rate; the parallel folds' speed-up applied."""
+    (scaled by images), hands at :data:`HAND_STEP_FIXED_S` plus a per-image cost that meets the
+    batch-100 rate at 100 images; the parallel folds' speed-up applied."""
     if task == "body":
         step = r.body_ft_step_s * max(images, 1) / 19
     else:
-        step = images / r.train_per_s[task]
+        per_image = max(1 / r.train_per_s[task] - HAND_STEP_FIXED_S / 100, 0.0)
+        step = HAND_STEP_FIXED_S + images * per_image
     # crossval.fold_workers: parallel folds only for at least 2 x workers folds (the body's leave-one-out)
     workers = int(cfg.get("fold_workers", 1))
     n_folds = 3 if task == "hand" else int(cfg["ct_subjects"])
@@ -218,19 +227,20 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
                 f"{RENDER_SPEEDUP_GPU_MACHINE:.0f}x (16 cores, linear scaling)",
     }))
 
-    # cohorts: per-subject time scaled by voxel count from the cpu profile's measured hands (132 in ~10 min
-    # at 0.8 x 1.0 x 0.8 mm); assumed extents of the simulated volumes (mm): hand 200 x 100 x 250, body
-    # 500 x 300 x 1800.
-    s_per_voxel = (10 * 60 / 132) / (200 * 100 * 250 / (0.8 * 1.0 * 0.8))
+    # cohorts: time scaled by voxel count from the cpu profile's measured chapter 02 (132 hands at
+    # 0.8 x 1.0 x 0.8 mm + 20 bodies at 1.5 x 1.5 x 5 mm, simulated and binarized in 301 s by 2 processes,
+    # fresh-clone cpu book of 2026-12-02); assumed extents of the simulated volumes (mm): hand
+    # 200 x 100 x 250, body 500 x 300 x 1800.
     vox = {"mr": 200 * 100 * 250 / math.prod(cfg["mr_voxel_mm"]), "ct": 500 * 300 * 1800 / math.prod(cfg["ct_voxel_mm"])}
+    s_per_voxel = 301 / (132 * 200 * 100 * 250 / (0.8 * 1.0 * 0.8) + 20 * 500 * 300 * 1800 / (1.5 * 1.5 * 5.0))
     n_sub = {"mr": cfg["mr_subjects"], "ct": cfg["ct_subjects"]}
     here = sum(n_sub[m] * vox[m] * s_per_voxel for m in vox)
     stages.append(StagePlan("cohorts", sum(n_sub[m] * vox[m] * 2 for m in vox), max(vox.values()) * 4 * 4, here,
                             here * HERE.cores / GPU_MACHINE.cores, {
         "disk": "size arithmetic: int16 voxels, uncompressed (upper bound), assumed volume extents",
         "ram": "size arithmetic: the largest volume as float32, 4 working copies (assumption)",
-        "time": "measured rate x count: cpu-profile hands (132 in ~10 min at 0.8 x 1.0 x 0.8 mm) scaled by voxel "
-                "count; GPU machine: subjects in parallel on 16 cores (linear scaling, assumed)",
+        "time": "measured rate x count: the cpu profile's chapter 02 (132 hands + 20 bodies in 301 s, 2 processes) "
+                "scaled by voxel count; GPU machine: subjects in parallel on 16 cores (linear scaling, assumed)",
     }))
 
     ram = max(n_r[t] * PATCH_SIZE[t][0] * PATCH_SIZE[t][1] / 8 for t in tasks)
@@ -251,8 +261,9 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
     }))
 
     here, gpu = _cv(cfg, r, tasks, 2)
-    ft_how = (f"measured rate x steps: 2 methods x folds x finetune_epochs steps; hand: a fold's images / "
-              f"the batch-100 rate; body: {r.source['ft']}; with fold_workers > 1 divided by the measured "
+    ft_how = (f"measured rate x steps: 2 methods x folds x finetune_epochs steps; hand: "
+              f"{HAND_STEP_FIXED_S * 1e3:.0f} ms per step (measured, HAND_STEP_FIXED_S) + a per-image cost that "
+              f"meets the batch-100 rate at 100 images; body: {r.source['ft']}; with fold_workers > 1 divided by the measured "
               f"speed-up of parallel folds {r.fold_speedup} ({r.source.get('fold_speedup', 'FOLD_WORKERS_SPEEDUP')}); "
               f"GPU: {_GPU_HOW}")
     workers = max(1, int(cfg.get("fold_workers", 1)))
@@ -318,7 +329,7 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
     for task, n in (("hand", cfg["mr_subjects"]), ("hand", cfg["mr_subjects"]), ("body", cfg["ct_subjects"])):
         steps = cfg["finetune_epochs"] * math.ceil(n / cfg["batch_size"])
         images = min(n, cfg["batch_size"])
-        here += steps * (images / r.train_per_s[task] if task == "hand" else r.body_ft_step_s * images / 19)
+        here += steps * _step_here({**cfg, "fold_workers": 1}, r, task, images)
         gpu += _gpu_train_s(task, steps * images, steps)
     stages.append(StagePlan("detector", 3 * 4 * _params("body"), 3 * 4 * _params("body"), here, gpu, {
         "time": "CNN(ft) of hands and bodies and the hand depth CNN, each finetune_epochs epochs over all scans, "

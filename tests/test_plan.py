@@ -82,3 +82,14 @@ def test_plan_shows_the_measured_times_of_the_last_run_of_the_profile(tmp_path, 
     text = format_plan(cfg)
     assert "measured: the last run of this profile" in text and "commit abcdef1" in text
     assert "01_rendering 5 min, 05_finetuning 50 min" in text and "55 min" in text
+
+
+def test_a_small_hand_step_carries_the_fixed_cost_of_a_pass_over_the_weights(tmp_path):
+    from landmarklib.plan import HAND_STEP_FIXED_S, _step_here, rates
+
+    cfg = resolve("cpu", {"renders_dir": str(tmp_path), "fold_workers": 1})
+    r = rates(cfg)
+    # a full batch costs what the batch-100 rate says; a small one costs more per image than that rate
+    assert _step_here(cfg, r, "hand", 100) == pytest.approx(100 / r.train_per_s["hand"])
+    assert _step_here(cfg, r, "hand", 5) > HAND_STEP_FIXED_S > 5 / r.train_per_s["hand"]
+    assert _step_here(cfg, r, "hand", 24) < _step_here(cfg, r, "hand", 88)
