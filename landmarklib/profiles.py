@@ -108,11 +108,11 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "mr_subjects": 132,
         "ct_subjects": 20,
         # CNN: the paper's fine-tuning schedule exactly (700 epochs = 700 steps here, lr x0.1 once after
-        # 500), for CNN(real), CNN(ft) and the depth CNN. Cost with bf16 (benchmarks/bench_training.py,
-        # near-idle 2 cores): hands ~480 img/s at batch 100; bodies ~113 ms per 19-image step, so the
-        # leave-one-out (2 methods x 20 folds x 700 steps) is ~53 min. Pretraining stays at 40k hands /
-        # 20k bodies x 5 epochs (the time left after fine-tuning); `python -m landmarklib plan --profile
-        # cpu` prints the whole budget.
+        # 500), for CNN(real), CNN(ft) and the depth CNN. Measured in the fresh-clone cpu book of
+        # 2026-12-02 (commit b823696, 2 idle cores, bf16): the hands' two cross-validations 14.5 min, the
+        # bodies' leave-one-out (2 methods x 20 folds x 700 steps, fold_workers 2) 37 min; the whole book
+        # 2 h 08 min, install included. Pretraining stays at 40k hands / 20k bodies x 5 epochs (the issue's
+        # floor of 200k samples); `python -m landmarklib plan --profile cpu` prints the whole budget.
         "hand_pretrain_images": 40_000,
         "body_pretrain_images": 20_000,
         "pretrain_epochs": 5,
@@ -120,7 +120,7 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "finetune_lr_drop_after": 500,
         "fold_workers": 2,  # two 1-thread processes (engine.crossval._run_parallel)
         # learning curve: every point is 3 folds x 700-step fine-tunings; hands only. The 5-subject point
-        # costs ~2 min; a render-count point (an extra pretraining + a CNN(ft) cross-validation, ~8 min)
+        # cost 3.5 min in that run; a render-count point (an extra pretraining + a CNN(ft) cross-validation, ~8 min)
         # does not fit the 2-hour budget: run it with `-p curve_renders "[5000, null]"`.
         "curve_subjects": (5, None),
         "curve_renders": (None,),
@@ -130,11 +130,12 @@ _PROFILES: dict[str, dict[str, Any]] = {
         "rf_features": 300,
         "rf_features_per_node": 40,
         "rf_pixels": 400,
-        "mr_voxel_mm": (0.8, 1.0, 0.8),  # ours: 132 hands in ~10 min (the paper gives no voxel size)
+        "mr_voxel_mm": (0.8, 1.0, 0.8),  # ours: 132 hands + 20 bodies in 4 min on 2 processes (the paper gives no voxel size)
         "ct_voxel_mm": (1.5, 1.5, 5.0),
         # realism (issue 16): every level needs its own cohort and a cross-validation of NN/RF and of
         # CNN(real)/CNN(ft) at 700 steps per fold; at 132 hands that is ~25 min per level on 2 cores, so
-        # the ladder runs on the first 36 hands of each level's cohort (~6 min per level): hands only
+        # the ladder runs on the first 36 hands of each level's cohort (chapter 08: 21 min for 3 levels in
+        # that run): hands only
         "realism": "clean",
         "sensitivity_levels": ("clean", "paper", "hard"),
         "sensitivity_tasks": ("hand",),
