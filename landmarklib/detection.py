@@ -151,7 +151,7 @@ def _train_depth(pretrained: Any, cohort: LandmarkSet, cfg: Mapping[str, Any], p
     transform = transform.fit(targets, rows)
     torch.manual_seed(training._model_seed(cfg, "detector_depth/init"))
     model = copy.deepcopy(pretrained)
-    training.fit(model, inputs, transform.apply(targets, rows), training.finetune_schedule(cfg),
+    training.fit(model, inputs, transform.apply(targets, rows), training.finetune_schedule(cfg, n_images=len(rows)),
                  seed=training._model_seed(cfg, "detector_depth/fit"), device=cfg.device,
                  desc="detector: fine-tune depth CNN", progress=progress)
     return model, transform.offset
@@ -212,7 +212,7 @@ def build_bundle(
 
         pretrained = load_pretrained(task, cfg, progress=progress)[0]
     fingerprint = data_fingerprint(cohort)
-    schedule = asdict(finetune_schedule(cfg))
+    schedule = asdict(finetune_schedule(cfg, n_images=len(cohort)))  # the folds' iterations (700 under cpu)
     # a bundle belongs to its scans, schedule, seed and the CNN(syn) it was fine-tuned from
     from .engine.training import _fingerprint
 

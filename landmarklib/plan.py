@@ -327,13 +327,14 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
     # the detector bundles (09_detect): CNN(ft) of each task and the hand depth CNN on all scans
     here = gpu = 0.0
     for task, n in (("hand", cfg["mr_subjects"]), ("hand", cfg["mr_subjects"]), ("body", cfg["ct_subjects"])):
-        steps = cfg["finetune_epochs"] * math.ceil(n / cfg["batch_size"])
+        per_epoch = math.ceil(n / cfg["batch_size"])  # the folds' iterations (engine.training.finetune_schedule)
+        steps = math.ceil(cfg["finetune_epochs"] / per_epoch) * per_epoch
         images = min(n, cfg["batch_size"])
         here += steps * _step_here({**cfg, "fold_workers": 1}, r, task, images)
         gpu += _gpu_train_s(task, steps * images, steps)
     stages.append(StagePlan("detector", 3 * 4 * _params("body"), 3 * 4 * _params("body"), here, gpu, {
-        "time": "CNN(ft) of hands and bodies and the hand depth CNN, each finetune_epochs epochs over all scans, "
-                "one process (rates as above)",
+        "time": "CNN(ft) of hands and bodies and the hand depth CNN, each finetune_epochs iterations over all scans "
+                "(as many as a fold's), one process (rates as above)",
     }))
     stages.append(StagePlan("book build", 0.2 * GiB, 2 * GiB, 120.0, 120.0, {
         "all": "assumption: jupyter-book over executed notebooks (a tiny book built in 2.5 s, TOOLCHAIN.md)",

@@ -50,12 +50,13 @@ def finetune(
     seed: int,
     progress: bool | None = None,
 ) -> tuple[LandmarkCNN, dict[str, Any]]:
-    """Train on scans with the fine-tuning schedule: from ``model`` (CNN(ft), copied, not modified)
-    or from random weights when ``model`` is ``None`` (CNN(real))."""
+    """Train on all of ``train`` with the fine-tuning schedule's iterations (``finetune_schedule(...,
+    n_images=)``): from ``model`` (CNN(ft), copied, not modified) or from random weights when ``model``
+    is ``None`` (CNN(real))."""
     torch.manual_seed(seed)
     net = LandmarkCNN(train.task) if model is None else copy.deepcopy(model)
     ckpt = checkpoint_path(name, task=train.task, profile=cfg.profile, renders_dir=cfg.renders_dir)
-    history = fit(net, set_inputs(train), set_targets(train), finetune_schedule(cfg), seed=seed, checkpoint=ckpt,
+    history = fit(net, set_inputs(train), set_targets(train), finetune_schedule(cfg, n_images=len(train)), seed=seed, checkpoint=ckpt,
                   device=cfg.device, desc=name, progress=progress)
     return net, history
 

@@ -48,6 +48,16 @@ def test_finetuning_schedule_drops_once_after_500_iterations():
         assert abs(s.drop_after / s.epochs - 500 / 700) < 0.05
 
 
+def test_a_model_on_more_than_one_batch_keeps_the_folds_iterations_not_their_epochs():
+    cfg = resolve("cpu")  # 700 epochs, drop after 500, batch 100
+    assert finetune_schedule(cfg, n_images=88).epochs == 700  # a hand fold: one batch per epoch
+    assert finetune_schedule(cfg, n_images=19).epochs == 700  # a body fold
+    s = finetune_schedule(cfg, n_images=132)  # the detector's 132 hands: 2 batches per epoch
+    assert s.epochs == 350 and s.drop_after == 500
+    assert finetune_schedule(cfg, n_images=201).epochs == 234  # 3 batches: 702 iterations, not fewer than 700
+    assert finetune_schedule(cfg, n_images=132, epochs=5).epochs == 5  # an explicit count wins
+
+
 def test_fit_applies_the_schedule():
     data = rectangles("hand", 6)
     hist = fit(LandmarkCNN("hand"), set_inputs(data), set_targets(data),
