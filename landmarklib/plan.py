@@ -325,10 +325,11 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
     }))
 
     # the detector bundles (09_detect): CNN(ft) of each task and the hand depth CNN on all scans
+    from .engine.training import finetune_schedule
+
     here = gpu = 0.0
     for task, n in (("hand", cfg["mr_subjects"]), ("hand", cfg["mr_subjects"]), ("body", cfg["ct_subjects"])):
-        per_epoch = math.ceil(n / cfg["batch_size"])  # the folds' iterations (engine.training.finetune_schedule)
-        steps = math.ceil(cfg["finetune_epochs"] / per_epoch) * per_epoch
+        steps = finetune_schedule(cfg, n_images=n).epochs * math.ceil(n / cfg["batch_size"])  # as build_bundle
         images = min(n, cfg["batch_size"])
         here += steps * _step_here({**cfg, "fold_workers": 1}, r, task, images)
         gpu += _gpu_train_s(task, steps * images, steps)

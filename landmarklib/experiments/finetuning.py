@@ -56,8 +56,8 @@ def finetune(
     torch.manual_seed(seed)
     net = LandmarkCNN(train.task) if model is None else copy.deepcopy(model)
     ckpt = checkpoint_path(name, task=train.task, profile=cfg.profile, renders_dir=cfg.renders_dir)
-    history = fit(net, set_inputs(train), set_targets(train), finetune_schedule(cfg, n_images=len(train)), seed=seed, checkpoint=ckpt,
-                  device=cfg.device, desc=name, progress=progress)
+    history = fit(net, set_inputs(train), set_targets(train), finetune_schedule(cfg, n_images=len(train)), seed=seed,
+                  checkpoint=ckpt, device=cfg.device, desc=name, progress=progress)
     return net, history
 
 
