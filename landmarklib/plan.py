@@ -66,6 +66,17 @@ FOLD_WORKERS_SPEEDUP = {"body": 1.4, "hand": 1.0}
 #: them by ~40%).
 HAND_STEP_FIXED_S = 0.050
 
+#: Seconds per unit of regression-forest growth on one core here, a unit being one tree x one feature tried
+#: at a split x one training pixel x one tree level (levels: ``min(rf_depth, log2(pixels / rf_min_leaf))``).
+#: Measured 2026-12-03 with scikit-learn on random features (no structure, so every branch grows to full
+#: depth: an upper bound): a cpu hand fold (50 trees, 40 of 300 features, 35,200 pixels, depth 14) took
+#: 148 s on 1 thread, 75 s on 2; a cpu body fold (7,600 pixels) 19.6 s, against 24 s by this rule.
+RF_S_PER_UNIT = 148 / (50 * 40 * 35_200 * 14)
+
+#: NN(syn)'s exact Hamming search when no ``bench_nn.json`` is found: its target of 2.2M renders x 132
+#: queries in 10 s on 2 cores (benchmarks/bench_nn.py), per (render, query) pair.
+NN_S_PER_PAIR = 10.0 / (2_200_000 * 132)
+
 #: Assumed speed-up of the renderer on the GPU machine over 2 cores here (16 cores in worker processes;
 #: the CUDA rasterizer was not measured): the 8x of linear scaling with cores.
 RENDER_SPEEDUP_GPU_MACHINE = 8.0
@@ -92,6 +103,7 @@ class Rates:
     body_ft_step_s: float  # one fine-tuning step of 19 bodies
     source: dict[str, str]
     fold_speedup: dict[str, float] = field(default_factory=lambda: dict(FOLD_WORKERS_SPEEDUP))
+    nn_s_per_pair: float = NN_S_PER_PAIR  # NN(syn)'s exact search, seconds per (render, query) pair
 
 
 def _bench(renders_dir: str | os.PathLike | None, name: str) -> dict[str, Any] | None:
@@ -116,6 +128,13 @@ def rates(cfg: Mapping[str, Any]) -> Rates:
     render = {"hand": 2000.0, "body": 300.0}
     train = {"hand": 458.0, "body": 330.0}
     ft_step = 0.105
+    nn_pair = NN_S_PER_PAIR
+    src["nn"] = "bench_nn's target, 2.2M renders x 132 queries in 10 s; no bench_nn.json found"
+    nn = _bench(cfg.get("renders_dir"), "bench_nn.json")
+    if nn and nn.get("search_best_s") and nn.get("n_indexed") and nn.get("n_queries"):
+        nn_pair = float(nn["search_best_s"]) / (float(nn["n_indexed"]) * float(nn["n_queries"]))
+        src["nn"] = (f"bench_nn, {nn['n_indexed']:,} random codes x {nn['n_queries']} queries in "
+                     f"{float(nn['search_best_s']):.1f} s, {nn.get('created')} (bench_nn.json)")
     rendering = _bench(cfg.get("renders_dir"), "rendering.json")
     if rendering:
         rows = {r["task"]: r["images_per_s"] for r in rendering.get("rows", []) if "images_per_s" in r}
@@ -137,8 +156,8 @@ def rates(cfg: Mapping[str, Any]) -> Rates:
         speedup = {t: parallel[k]["speedup"] for t, k in (("body", "body_b19"), ("hand", "hand_b88")) if k in parallel}
         if speedup:
             src["fold_speedup"] = f"bench_training, two 1-thread processes, {training.get('created')}: {speedup}"
-            return Rates(render, train, ft_step, src, {**FOLD_WORKERS_SPEEDUP, **speedup})
-    return Rates(render, train, ft_step, src)
+            return Rates(render, train, ft_step, src, {**FOLD_WORKERS_SPEEDUP, **speedup}, nn_pair)
+    return Rates(render, train, ft_step, src, nn_s_per_pair=nn_pair)
 
 
 def _render_bytes(task: str, *, depth_dtype_bytes: int, packed: bool) -> float:
@@ -196,6 +215,27 @@ def _step_here(cfg: Mapping[str, Any], r: Rates, task: str, images: int) -> floa
     return step / speedup
 
 
+def _baselines_s(cfg: Mapping[str, Any], r: Rates, tasks: tuple[str, ...], n_hands: int | None = None) -> float:
+    """Seconds here of NN(syn)'s search (every scan against every render of its task) and of growing the
+    RF of every fold (:data:`RF_S_PER_UNIT`, on every core); NN(real) and the forests' votes are small."""
+    seconds = 0.0
+    for task, (folds, train, _) in _cv_steps(cfg, n_hands).items():
+        if task not in tasks:
+            continue
+        scans = (cfg["mr_subjects"] if n_hands is None else n_hands) if task == "hand" else cfg["ct_subjects"]
+        seconds += scans * cfg[f"{task}_renders"] * r.nn_s_per_pair
+        pixels = train * cfg["rf_pixels"]
+        levels = min(cfg["rf_depth"], max(1.0, math.log2(pixels / cfg["rf_min_leaf"])))
+        units = cfg["rf_trees"] * cfg["rf_features_per_node"] * pixels * levels
+        seconds += folds * units * RF_S_PER_UNIT / HERE.cores
+    return seconds
+
+
+_BASELINES_HOW = ("NN(syn): scans x renders x the search time per pair ({nn}); RF: per fold trees x features "
+                  "per split x training pixels x levels x RF_S_PER_UNIT (measured on random features, an upper "
+                  "bound), over the cores; NN(real) and the forests' votes not counted (small)")
+
+
 def _cv(cfg: Mapping[str, Any], r: Rates, tasks: tuple[str, ...], runs_per_fold: int,
         n_hands: int | None = None) -> tuple[float, float]:
     here = gpu = 0.0
@@ -244,9 +284,11 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
     }))
 
     ram = max(n_r[t] * PATCH_SIZE[t][0] * PATCH_SIZE[t][1] / 8 for t in tasks)
-    stages.append(StagePlan("baselines", 0.0, ram + stages[0].ram_bytes, None, None, {
+    here = _baselines_s(cfg, r, tasks)
+    stages.append(StagePlan("baselines", 0.0, ram + stages[0].ram_bytes, here, here * HERE.cores / GPU_MACHINE.cores, {
         "ram": "size arithmetic: NN index of bit-packed masks, on top of the renders loaded by the notebook",
-        "time": "no measured rate in this plan (benchmarks/bench_nn.py); small next to the CNN stages",
+        "time": f"{_BASELINES_HOW.format(nn=r.source['nn'])}; GPU machine: 16 cores (linear scaling, assumed; "
+                "neither method uses the GPU)",
     }))
 
     images = {t: cfg[f"{t}_pretrain_images"] * cfg["pretrain_epochs"] for t in tasks}
@@ -307,7 +349,7 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
     }))
 
     # the realism ladder (08_sensitivity): per level a cohort of sensitivity_mr_subjects hands (the clean
-    # level reuses the main cohort), NN/RF (not counted) and a CV of 2 methods
+    # level reuses the main cohort), its NN(syn) and RF, and a CV of 2 methods
     levels = list(cfg.get("sensitivity_levels", ()))
     here = gpu = 0.0
     for task in cfg.get("sensitivity_tasks", ()):
@@ -317,11 +359,12 @@ def plan(cfg: Mapping[str, Any]) -> list[StagePlan]:
         new_levels = sum(1 for lv in levels if lv != "clean")
         vox_t = vox["mr" if task == "hand" else "ct"]
         cohort = new_levels * n_sub * vox_t * s_per_voxel
-        here += len(levels) * cv_here + cohort
-        gpu += len(levels) * cv_gpu + cohort * HERE.cores / GPU_MACHINE.cores
+        base = len(levels) * _baselines_s(cfg, r, (task,), n_hands=n_hands)
+        here += len(levels) * cv_here + cohort + base
+        gpu += len(levels) * cv_gpu + (cohort + base) * HERE.cores / GPU_MACHINE.cores
     stages.append(StagePlan("sensitivity", 0.0, stages[3].ram_bytes, here, gpu, {
         "time": "per level and task: one CV of CNN(real) and CNN(ft) on sensitivity_mr_subjects hands (rates as "
-                "above) + the level's cohort (rate of the cohorts stage); NN/RF not counted",
+                "above) + the level's cohort (rate of the cohorts stage) + its NN(syn) and RF (as the baselines stage)",
     }))
 
     # the detector bundles (09_detect): CNN(ft) of each task and the hand depth CNN on all scans

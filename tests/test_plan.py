@@ -2,7 +2,7 @@ import pytest
 
 from landmarklib import LandmarkError, resolve
 from landmarklib.cli import main
-from landmarklib.plan import GPU_MACHINE, HERE, GiB, Machine, format_plan, plan, problems
+from landmarklib.plan import GPU_MACHINE, HERE, NN_S_PER_PAIR, GiB, Machine, format_plan, plan, problems
 
 STAGES = ["renders", "cohorts", "baselines", "pretraining", "fine-tuning CV", "depth", "learning curve", "sensitivity",
           "detector", "book build"]
@@ -93,3 +93,26 @@ def test_a_small_hand_step_carries_the_fixed_cost_of_a_pass_over_the_weights(tmp
     assert _step_here(cfg, r, "hand", 100) == pytest.approx(100 / r.train_per_s["hand"])
     assert _step_here(cfg, r, "hand", 5) > HAND_STEP_FIXED_S > 5 / r.train_per_s["hand"]
     assert _step_here(cfg, r, "hand", 24) < _step_here(cfg, r, "hand", 88)
+
+
+def test_the_baselines_are_timed_by_forest_size_and_by_the_measured_nn_search(tmp_path):
+    import json
+
+    cfg = resolve("cpu", {"renders_dir": str(tmp_path)})
+
+    def baselines(c):
+        return next(s for s in plan(c) if s.stage == "baselines")
+
+    base = baselines(cfg)
+    assert 0 < base.seconds_gpu < base.seconds_here
+    assert "no bench_nn.json" in base.how["time"]
+    assert baselines(cfg.replace(rf_trees=2 * cfg.rf_trees)).seconds_here > base.seconds_here
+    # a measured search (here a slow one: 100 s for 1,000 renders x 10 queries) replaces bench_nn's target
+    bench = tmp_path / "results" / "benchmarks"
+    bench.mkdir(parents=True)
+    (bench / "bench_nn.json").write_text(json.dumps({"search_best_s": 100.0, "n_indexed": 1000, "n_queries": 10}))
+    measured = baselines(cfg)
+    assert "bench_nn.json" in measured.how["time"] and "no bench_nn.json" not in measured.how["time"]
+    pairs = cfg.mr_subjects * cfg.hand_renders + cfg.ct_subjects * cfg.body_renders
+    expected = base.seconds_here + pairs * (100.0 / 10_000 - NN_S_PER_PAIR)
+    assert measured.seconds_here == pytest.approx(expected, rel=1e-9)

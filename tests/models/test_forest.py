@@ -32,6 +32,17 @@ def test_forest_is_deterministic_for_a_seed_and_beats_the_mean_shape(hands):
     assert err < 0.8 * mean_err
 
 
+def test_the_forest_does_not_depend_on_its_threads(hands):
+    train, test = hands(30, seed=4), hands(6, seed=5, prefix="t")
+    cfg = resolve("quick", SMALL_RF)
+    one = RegressionForest.from_config("hand", cfg, n_jobs=1).fit(train)
+    two = RegressionForest.from_config("hand", cfg, n_jobs=2).fit(train)
+    assert one.forest.n_jobs == 1 and two.forest.n_jobs == 2
+    for a, b in zip(one.leaf_mean, two.leaf_mean):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one.predict(test), two.predict(test))
+
+
 def test_vote_maps_count_the_confident_votes(hands):
     train = hands(20, seed=3)
     cfg = resolve("quick", {**SMALL_RF, "rf_vote_fraction": 0.5})
