@@ -65,6 +65,14 @@ is small (fine-tuning: 19 bodies per step). Three things measurably cut that cos
 
 Gradients are freed after each step (``zero_grad(set_to_none=True)``), so backward writes them once
 instead of adding into zeroed buffers.
+
+**What is left** (bench_training, 2026-12-03, 2 cores of an AMD EPYC with AVX512-BF16 and no AMX). The
+body's leave-one-out at the paper's schedule (28,000 steps of 19 images) projects to 39 min with the folds
+in two 1-thread processes (the cpu book measured 37). Its floors, each run by two 1-thread processes at
+once: the convolutions' forward and backward alone 17 min, and with the fc layers' six bf16 matrix products
+30 min. The other 9 min are the bf16 casts, the clipping norm and the SGD update over fc1's 32M weights;
+removing them needs one fused pass (e.g. a compiled optimizer step, not tried) or other arithmetic (bf16
+master weights, a low-rank update of fc1), which would no longer be the plain SGD the schedule describes.
 """
 
 from __future__ import annotations
