@@ -68,10 +68,12 @@ HAND_STEP_FIXED_S = 0.050
 
 #: Seconds per unit of regression-forest growth on one core here, a unit being one tree x one feature tried
 #: at a split x one training pixel x one tree level (levels: ``min(rf_depth, log2(pixels / rf_min_leaf))``).
-#: Measured 2026-12-03 with scikit-learn on random features (no structure, so every branch grows to full
-#: depth: an upper bound): a cpu hand fold (50 trees, 40 of 300 features, 35,200 pixels, depth 14) took
-#: 148 s on 1 thread, 75 s on 2; a cpu body fold (7,600 pixels) 19.6 s, against 24 s by this rule.
-RF_S_PER_UNIT = 148 / (50 * 40 * 35_200 * 14)
+#: Calibrated on the whole of chapter 03 in the fresh-clone cpu book of 2026-12-03 (NN(syn) over 100k / 40k
+#: renders, the RF of 3 hand and 20 body folds on 2 threads, the figures): 204 s for 5.91e9 units, all
+#: counted as forest growth. On random features (no structure: every branch grows to full depth) the
+#: rate is 2.4x slower: a cpu hand fold (50 trees, 40 of 300 features, 35,200 pixels, depth 14) took
+#: 148 s on 1 thread, 75 s on 2.
+RF_S_PER_UNIT = 204 * 2 / 5.91e9
 
 #: NN(syn)'s exact Hamming search when no ``bench_nn.json`` is found: its target of 2.2M renders x 132
 #: queries in 10 s on 2 cores (benchmarks/bench_nn.py), per (render, query) pair.
@@ -232,8 +234,8 @@ def _baselines_s(cfg: Mapping[str, Any], r: Rates, tasks: tuple[str, ...], n_han
 
 
 _BASELINES_HOW = ("NN(syn): scans x renders x the search time per pair ({nn}); RF: per fold trees x features "
-                  "per split x training pixels x levels x RF_S_PER_UNIT (measured on random features, an upper "
-                  "bound), over the cores; NN(real) and the forests' votes not counted (small)")
+                  "per split x training pixels x levels x RF_S_PER_UNIT (calibrated on the cpu book's whole chapter "
+                  "03), over the cores; NN(real) and the forests' votes not counted (small)")
 
 
 def _cv(cfg: Mapping[str, Any], r: Rates, tasks: tuple[str, ...], runs_per_fold: int,
