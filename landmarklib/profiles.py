@@ -112,7 +112,9 @@ _PROFILES: dict[str, dict[str, Any]] = {
         # 2026-12-02 (commit b823696, 2 idle cores, bf16): the hands' two cross-validations 14.5 min, the
         # bodies' leave-one-out (2 methods x 20 folds x 700 steps, fold_workers 2) 37 min; the whole book
         # 2 h 08 min, install included, and 1 h 58 min after commit e317c61 (the detector's 700
-        # iterations, fewer fold checkpoints, the ladder's two levels). Pretraining stays at 40k hands /
+        # iterations, fewer fold checkpoints, the ladder's two levels). After commit ed55ff5 (the RF on 2
+        # threads: chapter 03 5.3 -> 3.4 min) it took 2 h 04 min on 2026-12-03, on a day when this VM ran the
+        # same training 6-20 % slower (05 58 min, the leave-one-out ~41 min). Pretraining stays at 40k hands /
         # 20k bodies x 5 epochs (the issue's floor of 200k samples); `python -m landmarklib plan --profile
         # cpu` prints the whole budget.
         "hand_pretrain_images": 40_000,
