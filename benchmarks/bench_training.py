@@ -120,32 +120,12 @@ def step_profile(task: str, batch: int, precision: str, steps: int) -> dict[str,
     return {"phases": {k: v / tp for k, v in phases.items()}, "operators": {k: v / to for k, v in ops.items()}}
 
 
-def _one_thread_fit(task: str, batch: int, steps: int) -> float:
-    torch.set_num_threads(1)
+def _fit_steps(task: str, batch: int, steps: int) -> float:
+    """Seconds of ``steps`` steps of :func:`fit` (bf16) after a one-step warm-up."""
     x, y = random_data(task, batch * steps, seed=2)
     net = LandmarkCNN(task)
     fit_seconds(net, x[:batch], y[:batch], batch, "bf16")  # warm-up
     return fit_seconds(net, x, y, batch, "bf16")
-
-
-def parallel_folds_ms(task: str, batch: int, steps: int, workers: int = 2) -> dict[str, float]:
-    """Effective ms per step of ``workers`` 1-thread processes training at once (how the cross-validation
-    trains folds with ``fold_workers: 2``, :mod:`landmarklib.engine.crossval`), against one process of
-    all threads, measured back to back."""
-    import concurrent.futures
-    import multiprocessing
-
-    x, y = random_data(task, batch * steps, seed=2)
-    net = LandmarkCNN(task)
-    fit_seconds(net, x[:batch], y[:batch], batch, "bf16")  # warm-up, as in each worker
-    one = 1e3 * fit_seconds(net, x, y, batch, "bf16") / steps
-    ctx = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        seconds = list(pool.map(_one_thread_fit, [task] * workers, [batch] * workers, [steps] * workers))
-    # each worker times its own steps after its warm-up (process start and first-step page faults are a
-    # one-off per process, not per fold: a worker trains many folds); the slower worker sets the wall time
-    effective = 1e3 * max(seconds) / (workers * steps)
-    return {"one_process_ms": one, "parallel_effective_ms": effective, "speedup": one / effective}
 
 
 def _conv_steps(task: str, batch: int, steps: int) -> float:
@@ -153,56 +133,80 @@ def _conv_steps(task: str, batch: int, steps: int) -> float:
     weight gradients), the compute-bound part of a step that no handling of the fc weights can remove."""
     x = torch.from_numpy(random_data(task, batch)[0]).float().contiguous(memory_format=torch.channels_last)
     features = LandmarkCNN(task).features.to(memory_format=torch.channels_last).train()
-    t0 = 0.0
-    for s in range(steps + 1):  # the first pass is a warm-up
-        t0 = time.perf_counter() if s == 1 else t0
+
+    def step() -> None:
         with torch.autocast("cpu", torch.bfloat16):
             out = features(x)
         out.float().sum().backward()
+
+    step()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
     return time.perf_counter() - t0
 
 
 def _fc_gemm_steps(task: str, batch: int, steps: int) -> float:
     """Seconds of ``steps`` x the fc layers' matrix products alone in bf16 (forward, input gradient, weight
     gradient of each layer; weights already bf16): no casts, no clipping, no optimizer update."""
-    net = LandmarkCNN(task)
-    layers = [m for m in net.regressor if isinstance(m, torch.nn.Linear)]
+    layers = [m for m in LandmarkCNN(task).regressor if isinstance(m, torch.nn.Linear)]
     ws = [m.weight.detach().to(torch.bfloat16) for m in layers]
     xs = [torch.randn(batch, w.shape[1], dtype=torch.bfloat16) for w in ws]
     dys = [torch.randn(batch, w.shape[0], dtype=torch.bfloat16) for w in ws]
     dws = [torch.empty_like(w) for w in ws]
-    t0 = 0.0
-    for s in range(steps + 1):
-        t0 = time.perf_counter() if s == 1 else t0
+
+    def step() -> None:
         for w, x, dy, dw in zip(ws, xs, dys, dws):
             x @ w.t()
             dy @ w
             torch.mm(dy.t(), x, out=dw)
+
+    step()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
     return time.perf_counter() - t0
 
 
-def _one_thread(fn: str, task: str, batch: int, steps: int) -> float:
+_PARTS = {"fit": _fit_steps, "conv": _conv_steps, "fc_gemm": _fc_gemm_steps}
+
+
+def _one_thread(part: str, task: str, batch: int, steps: int) -> float:
     torch.set_num_threads(1)
-    return {"conv": _conv_steps, "fc_gemm": _fc_gemm_steps}[fn](task, batch, steps)
+    return _PARTS[part](task, batch, steps)
+
+
+def concurrent_ms(part: str, task: str, batch: int, steps: int, workers: int = 2) -> float:
+    """Effective ms per step of ``part`` (``fit``, ``conv`` or ``fc_gemm``) run by ``workers`` forked
+    1-thread processes at once, as the cross-validation trains folds with ``fold_workers: 2``
+    (:mod:`landmarklib.engine.crossval`). Each worker times its own steps after a warm-up (process start
+    and first-step page faults are a one-off per process, not per fold: a worker trains many folds); the
+    slower worker sets the wall time."""
+    import concurrent.futures
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        seconds = list(pool.map(_one_thread, [part] * workers, [task] * workers, [batch] * workers, [steps] * workers))
+    return 1e3 * max(seconds) / (workers * steps)
+
+
+def parallel_folds_ms(task: str, batch: int, steps: int, workers: int = 2) -> dict[str, float]:
+    """Effective ms per step of ``workers`` 1-thread processes training at once against one process of
+    all threads, measured back to back."""
+    one = 1e3 * _fit_steps(task, batch, steps) / steps
+    effective = concurrent_ms("fit", task, batch, steps, workers)
+    return {"one_process_ms": one, "parallel_effective_ms": effective, "speedup": one / effective}
 
 
 def step_floor_ms(task: str, batch: int, steps: int, workers: int = 2) -> dict[str, float]:
     """Effective ms per step of two parts of a fine-tuning step, each run by ``workers`` 1-thread processes
-    at once (as the folds train): the convolutions alone and the fc layers' matrix products alone.
+    at once (:func:`concurrent_ms`): the convolutions alone and the fc layers' matrix products alone.
 
     Their sum bounds from below any training step that computes the paper's network with these kernels:
     what is left of a measured step (bf16 casts, clipping norm, optimizer update, dropout, pooling glue)
     is what an implementation can still shave."""
-    import concurrent.futures
-    import multiprocessing
-
-    out = {}
-    ctx = multiprocessing.get_context("fork")
-    for fn in ("conv", "fc_gemm"):
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            seconds = list(pool.map(_one_thread, [fn] * workers, [task] * workers, [batch] * workers, [steps] * workers))
-        out[f"{fn}_ms"] = 1e3 * max(seconds) / (workers * steps)  # the slower worker sets the wall time
-    return out
+    return {f"{part}_ms": concurrent_ms(part, task, batch, steps, workers) for part in ("conv", "fc_gemm")}
 
 
 def measure(task: str, batch: int, steps: int, rounds: int) -> dict[str, float]:
